@@ -1,0 +1,219 @@
+"""Run one attempt in its own hardened container and report what happened as a value."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.utils.socket import frames_iter
+
+from actors.output import OutputCapture
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 0.25
+# How long to wait for the output stream to drain after the container exits.
+DRAIN_SECONDS = 5
+
+
+class InfrastructureError(Exception):
+    """The engine failed us (unreachable, refused a create...), not the processor."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image_id: str
+    command: list[str] | None
+    env: dict[str, str]
+    labels: dict[str, str]
+    cpus: float
+    memory_mb: int
+    pids: int
+    network: str
+    timeout_seconds: float
+    payload: bytes
+    user: str
+    tmpfs_mb: int
+
+
+@dataclass(frozen=True)
+class ContainerResult:
+    container_id: str
+    exit_code: int | None
+    timed_out: bool = False
+    oom_killed: bool = False
+    started_at_monotonic: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def container_options(spec: ContainerSpec) -> tuple[dict, dict]:
+    """create_container() and host-config arguments: the hardening defaults of the processor contract."""
+    memory = f"{spec.memory_mb}m"
+    create = {
+        "image": spec.image_id,
+        "command": spec.command,
+        "environment": spec.env,
+        "labels": spec.labels,
+        # NOTE: with detach left False, docker-py also sets StdinOnce: when
+        # our attach half-closes stdin, the process sees EOF.
+        "stdin_open": True,
+        "tty": False,
+        "user": spec.user,
+    }
+    host = {
+        "network_mode": spec.network,
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={spec.tmpfs_mb}m,mode=1777"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": spec.pids,
+        "mem_limit": memory,
+        "memswap_limit": memory,  # memory + swap = memory: no extra swap
+        "nano_cpus": int(spec.cpus * 1e9),
+    }
+    return create, host
+
+
+class ContainerRunner:
+    """Runs attempts on one Docker engine."""
+
+    def __init__(self, client: docker.DockerClient):
+        self.client = client
+
+    def run(self, spec: ContainerSpec, capture: OutputCapture, *, on_created=None) -> ContainerResult:
+        """Create, feed, start and wait for one container; always remove it."""
+        create, host = container_options(spec)
+        try:
+            created = self.client.api.create_container(**create, host_config=self.client.api.create_host_config(**host))
+            container = self.client.containers.get(created["Id"])
+        except docker.errors.ImageNotFound as exc:
+            raise InfrastructureError(f"image vanished before create: {exc}") from exc
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise InfrastructureError(f"docker create failed: {exc}") from exc
+        if on_created is not None:
+            on_created(container.id)
+        try:
+            return self._attach_and_wait(container, spec, capture)
+        except (
+            docker.errors.APIError,
+            requests.exceptions.RequestException,
+            OSError,
+        ) as exc:
+            raise InfrastructureError(f"docker engine failed during the run: {exc}") from exc
+        finally:
+            self._remove(container)
+
+    def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture) -> ContainerResult:
+        sock = self.client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        reader = threading.Thread(
+            target=_pump,
+            args=(sock, capture),
+            name=f"logs-{container.id[:12]}",
+            daemon=True,
+        )
+        reader.start()
+        try:
+            container.start()
+            started = time.monotonic()
+            _send_payload(sock, spec.payload)
+            exit_code, timed_out = self._wait(container, spec.timeout_seconds, started, capture)
+            reader.join(DRAIN_SECONDS)
+        finally:
+            _close(sock)
+        capture.finish()
+        container.reload()
+        state = container.attrs.get("State", {})
+        oom = bool(state.get("OOMKilled")) and not timed_out and exit_code != 0
+        return ContainerResult(
+            container_id=container.id,
+            exit_code=exit_code,
+            timed_out=timed_out,
+            oom_killed=oom,
+            started_at_monotonic=started,
+        )
+
+    def _wait(self, container, timeout_seconds: float, started: float, capture: OutputCapture) -> tuple[int | None, bool]:
+        """Wait for exit while flushing logs; kill at the deadline."""
+        outcome: dict = {}
+        done = threading.Event()
+
+        def wait_for_exit():
+            try:
+                outcome["status"] = container.wait()
+            except Exception as exc:
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=wait_for_exit, name=f"wait-{container.id[:12]}", daemon=True).start()
+        deadline = started + timeout_seconds
+        timed_out = False
+        while not done.wait(FLUSH_INTERVAL_SECONDS):
+            capture.flush()
+            if not timed_out and time.monotonic() >= deadline:
+                timed_out = True
+                capture.note(f"timed out after {timeout_seconds:g}s; killing the container")
+                _kill(container)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["status"].get("StatusCode"), timed_out
+
+    def _remove(self, container) -> None:
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            log.warning(
+                "could not remove container %s; orphan cleanup will retry",
+                container.id,
+                exc_info=True,
+            )
+
+
+def _pump(sock, capture: OutputCapture) -> None:
+    try:
+        for stream, data in frames_iter(sock, tty=False):
+            capture.feed(stream, data)
+    except OSError:
+        pass  # socket closed under us at the end of the run
+
+
+def _raw(sock):
+    return getattr(sock, "_sock", sock)
+
+
+def _send_payload(sock, payload: bytes) -> None:
+    raw = _raw(sock)
+    try:
+        raw.sendall(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the process exited without reading its stdin: not our failure
+    # NOTE: half-close, not close: closing the socket would also stop our
+    # reading of the output, and without the FIN the process waits on stdin.
+    try:
+        raw.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def _close(sock) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def _kill(container) -> None:
+    try:
+        container.kill()
+    except docker.errors.APIError as exc:
+        # 409: it exited between our deadline and the kill.
+        if getattr(exc, "status_code", None) != 409:
+            raise

@@ -1,0 +1,122 @@
+"""Capture a container's output: bounded logs flushed while it runs, a tail, and the result line."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+RESULT_PREFIX = "DOCKYARD_RESULT "
+STDOUT, STDERR = 1, 2
+MAX_LINE_CHARS = 1_048_576
+
+
+class OutputCapture:
+    """Fed frames by a reader thread; flushed to `sink` by the waiting thread.
+
+    `sink(text)` stores a chunk of log text. Stored text stops at `max_log_bytes`
+    (one truncation notice is stored instead); the tail and the result line keep
+    being tracked to the end.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[str], None],
+        *,
+        max_log_bytes: int,
+        max_result_bytes: int,
+        tail_bytes: int,
+    ):
+        self._sink = sink
+        self._max_log_bytes = max_log_bytes
+        self._max_result_bytes = max_result_bytes
+        self._tail_bytes = tail_bytes
+        self._lock = threading.Lock()
+        self._decoders = {
+            STDOUT: codecs.getincrementaldecoder("utf-8")("replace"),
+            STDERR: codecs.getincrementaldecoder("utf-8")("replace"),
+        }
+        self._pending: list[str] = []
+        self._stored_bytes = 0
+        self._truncated = False
+        self._tail = ""
+        self._stdout_line = ""
+        self._result_line: str | None = None
+
+    def feed(self, stream: int, data: bytes) -> None:
+        text = self._decoders.get(stream, self._decoders[STDERR]).decode(data)
+        if text:
+            self._accept(stream, text)
+
+    def _accept(self, stream: int, text: str) -> None:
+        with self._lock:
+            self._tail = (self._tail + text)[-self._tail_bytes :]
+            if stream == STDOUT:
+                self._scan_stdout(text)
+            if self._truncated:
+                return
+            size = len(text.encode())
+            if self._stored_bytes + size > self._max_log_bytes:
+                keep = self._max_log_bytes - self._stored_bytes
+                text = text.encode()[:keep].decode("utf-8", "ignore")
+                text += f"\n[dockyard] log truncated at {self._max_log_bytes} bytes\n"
+                self._truncated = True
+            self._stored_bytes += len(text.encode())
+            self._pending.append(text)
+
+    def _scan_stdout(self, text: str) -> None:
+        lines = (self._stdout_line + text).split("\n")
+        self._stdout_line = lines.pop()[-MAX_LINE_CHARS:]
+        for line in lines:
+            if line.startswith(RESULT_PREFIX):
+                self._result_line = line[len(RESULT_PREFIX) :]
+
+    def flush(self) -> None:
+        """Store what arrived since the last flush."""
+        with self._lock:
+            if not self._pending:
+                return
+            text = "".join(self._pending)
+            self._pending = []
+        self._sink(text)
+
+    def finish(self) -> None:
+        """Decode what is left, then flush."""
+        for stream, decoder in self._decoders.items():
+            rest = decoder.decode(b"", final=True)
+            if rest:
+                self._accept(stream, rest)
+        with self._lock:
+            if self._stdout_line.startswith(RESULT_PREFIX):
+                self._result_line = self._stdout_line[len(RESULT_PREFIX) :]
+        self.flush()
+
+    def note(self, message: str) -> None:
+        """Add a line of Dockyard's own to the log (even past the cap)."""
+        with self._lock:
+            self._pending.append(f"[dockyard] {message}\n")
+
+    @property
+    def tail(self) -> str:
+        return self._tail
+
+    @property
+    def truncated(self) -> bool:
+        return self._truncated
+
+    def result(self) -> tuple[Any, str | None]:
+        """The parsed DOCKYARD_RESULT value and, if the line was unusable, why."""
+        line = self._result_line
+        if line is None:
+            return None, None
+        if len(line.encode()) > self._max_result_bytes:
+            return (
+                None,
+                f"DOCKYARD_RESULT ignored: larger than {self._max_result_bytes} bytes",
+            )
+        try:
+            return json.loads(line), None
+        except ValueError as exc:
+            return None, f"DOCKYARD_RESULT ignored: not JSON ({exc})"

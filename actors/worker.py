@@ -1,0 +1,33 @@
+"""Worker entry point: `dramatiq actors.worker` imports this module.
+
+It reads the environment, opens the database, sets the broker and declares
+the actors; nothing else in actors/ does any of that.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import docker
+import dramatiq
+
+from actors.broker import create_broker
+from actors.containers import ContainerRunner
+from actors.execution import Executor
+from actors.runs import declare_run_actor
+from settings import Settings
+from storage.database import open_database
+
+settings = Settings.from_env()
+logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+open_database(settings.database_url, pool_size=settings.database_pool_size)
+broker = create_broker(settings)
+dramatiq.set_broker(broker)
+client = docker.DockerClient(base_url=settings.docker_url)
+executor = Executor(
+    settings=settings,
+    client=client,
+    runner=ContainerRunner(client),
+    worker_name=settings.worker_name,
+)
+run_actor = declare_run_actor(broker, executor, settings.default_queue)

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Install (Debian/Ubuntu, as root) and start the services Dockyard needs on
+# this machine, waiting until each answers. Used by `make run` and `make test`.
+#
+#   infra/dev/services.sh install            apt-get what is missing
+#   infra/dev/services.sh up [NAME...]       start docker rabbitmq postgres registry
+#   infra/dev/services.sh down [NAME...]     stop what this script started
+#   infra/dev/services.sh env                print the URLs to export
+#
+# Ports (override in the environment): AMQP_PORT=5672, PG_PORT=5433,
+# REGISTRY_PORT=5000. A service already answering on its port is reused.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+STATE=${DOCKYARD_STATE_DIR:-/var/tmp/dockyard-services}
+AMQP_PORT=${AMQP_PORT:-5672}
+PG_PORT=${PG_PORT:-5433}
+REGISTRY_PORT=${REGISTRY_PORT:-5000}
+DEADLINE_SECONDS=${SERVICE_DEADLINE_SECONDS:-120}
+RABBIT_NODE=${RABBIT_NODE:-dockyard@localhost}
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+
+say() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] FAILED: %s\n' "$*" >&2; exit 1; }
+
+# wait_for NAME COMMAND...: poll until COMMAND succeeds or the deadline passes.
+wait_for() {
+  local name=$1; shift
+  local start=$SECONDS
+  until "$@" >/dev/null 2>&1; do
+    if (( SECONDS - start > DEADLINE_SECONDS )); then
+      die "$name did not become ready within ${DEADLINE_SECONDS}s (see $STATE/$name.log)"
+    fi
+    sleep 0.5
+  done
+  say "$name ready after $(( SECONDS - start ))s"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+install() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
+  [ -n "$PG_BIN" ] || missing+=(postgresql)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v curl >/dev/null || missing+=(curl ca-certificates)
+  [ -x /bin/busybox ] && busybox --list 2>/dev/null | grep -qx mkfifo || missing+=(busybox-static)
+  if [ ${#missing[@]} -eq 0 ]; then say "system packages present"; return; fi
+  [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # NOTE: policy-rc.d keeps the packages from starting their own daemons on
+  # the default ports; this script starts them with Dockyard's config.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || { rm -f /usr/sbin/policy-rc.d; die "apt-get install failed"; }
+  rm -f /usr/sbin/policy-rc.d
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+}
+
+docker_up() {
+  if docker info >/dev/null 2>&1; then say "docker engine already running"; return; fi
+  mkdir -p "$STATE"
+  say "starting dockerd"
+  nohup dockerd >"$STATE/docker.log" 2>&1 &
+  echo $! > "$STATE/docker.pid"
+  wait_for docker docker info
+}
+
+rabbitmq_ctl() {
+  env RABBITMQ_NODENAME="$RABBIT_NODE" HOME=/root /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBIT_NODE" "$@"
+}
+
+rabbitmq_up() {
+  if port_open "$AMQP_PORT"; then say "something already listens on AMQP port $AMQP_PORT; reusing it"; return; fi
+  mkdir -p "$STATE/rabbitmq"
+  say "starting rabbitmq ($RABBIT_NODE, AMQP $AMQP_PORT, management 15672)"
+  env HOME=/root \
+    RABBITMQ_NODENAME="$RABBIT_NODE" \
+    RABBITMQ_NODE_PORT="$AMQP_PORT" \
+    RABBITMQ_DIST_PORT=$(( AMQP_PORT + 20000 )) \
+    RABBITMQ_CONFIG_FILE="$ROOT/infra/rabbitmq/rabbitmq.conf" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$ROOT/infra/rabbitmq/enabled_plugins" \
+    RABBITMQ_MNESIA_BASE="$STATE/rabbitmq/mnesia" \
+    RABBITMQ_LOG_BASE="$STATE/rabbitmq/log" \
+    RABBITMQ_PID_FILE="$STATE/rabbitmq/pid" \
+    nohup /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE/rabbitmq.log" 2>&1 &
+  wait_for rabbitmq port_open "$AMQP_PORT"
+  wait_for rabbitmq rabbitmq_ctl await_startup
+}
+
+pg() { su postgres -s /bin/sh -c "$*"; }
+
+postgres_up() {
+  if port_open "$PG_PORT"; then say "something already listens on Postgres port $PG_PORT; reusing it"; return; fi
+  local data="$STATE/postgres"
+  mkdir -p "$STATE"; chmod 755 "$STATE"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    mkdir -p "$data"; chown postgres:postgres "$data"
+    pg "$PG_BIN/initdb -D $data -A trust -U postgres >/dev/null"
+  fi
+  say "starting postgres on port $PG_PORT"
+  touch "$STATE/postgres.log"; chown postgres "$STATE/postgres.log"
+  pg "$PG_BIN/pg_ctl -D $data -l $STATE/postgres.log -o '-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off' start >/dev/null"
+  wait_for postgres "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT"
+}
+
+registry_up() {
+  if port_open "$REGISTRY_PORT"; then say "something already listens on registry port $REGISTRY_PORT; reusing it"; return; fi
+  mkdir -p "$STATE/registry"
+  cat > "$STATE/registry.yml" <<YML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+log:
+  level: warn
+YML
+  say "starting local registry on 127.0.0.1:$REGISTRY_PORT"
+  nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 &
+  echo $! > "$STATE/registry.pid"
+  wait_for registry curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/"
+}
+
+stop_pidfile() {
+  local f="$STATE/$1.pid"
+  [ -f "$f" ] || return 0
+  kill "$(cat "$f")" 2>/dev/null || true
+  rm -f "$f"
+}
+
+down() {
+  local names=("$@"); [ ${#names[@]} -gt 0 ] || names=(registry postgres rabbitmq)
+  for name in "${names[@]}"; do
+    case $name in
+      registry) stop_pidfile registry ;;
+      postgres) [ -f "$STATE/postgres/postmaster.pid" ] && pg "$PG_BIN/pg_ctl -D $STATE/postgres stop -m fast >/dev/null" || true ;;
+      rabbitmq) rabbitmq_ctl stop >/dev/null 2>&1 || true ;;
+      docker) stop_pidfile docker ;;
+    esac
+  done
+}
+
+cmd=${1:-up}; shift || true
+case $cmd in
+  install) install ;;
+  up)
+    names=("$@"); [ ${#names[@]} -gt 0 ] || names=(docker rabbitmq postgres registry)
+    for name in "${names[@]}"; do "${name}_up"; done ;;
+  down) down "$@" ;;
+  env)
+    echo "export DOCKYARD_BROKER_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2F"
+    echo "export TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+    echo "export REGISTRY=127.0.0.1:$REGISTRY_PORT" ;;
+  *) die "unknown command $cmd (install | up | down | env)" ;;
+esac

@@ -1,0 +1,36 @@
+"""Scheduler entry point: `python -m scheduling`.
+
+This version starts, opens the database, idles until SIGTERM or SIGINT and
+exits cleanly; leader election and cron firing plug in here.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from settings import Settings
+from storage.database import open_database
+
+log = logging.getLogger("scheduling")
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    db = open_database(settings.database_url, pool_size=2)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    db.connect(reuse_if_open=True)
+    db.close()
+    log.info("scheduler started (no schedules are fired by this version)")
+    stop.wait()
+    log.info("scheduler stopping")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

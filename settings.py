@@ -1,0 +1,114 @@
+"""One frozen Settings object, read from DOCKYARD_* environment variables.
+
+Only entry points call `Settings.from_env()`; everything else receives the
+object as an argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+PREFIX = "DOCKYARD_"
+
+
+class SettingsError(ValueError):
+    """A DOCKYARD_* variable is unknown or malformed."""
+
+
+def _default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///.dockyard/dockyard.db"
+    database_pool_size: int = 10
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    docker_url: str = "unix:///var/run/docker.sock"
+    default_queue: str = "runs"
+    worker_threads: int = 2
+    worker_name: str = field(default_factory=_default_worker_name)
+    # Bounds that keep a delivery under RabbitMQ's consumer_timeout (see
+    # infra/rabbitmq/rabbitmq.conf): the longest run a processor may ask for.
+    max_timeout_seconds: int = 3600
+    default_timeout_seconds: int = 300
+    max_payload_bytes: int = 1_048_576
+    max_log_bytes: int = 1_048_576
+    max_result_bytes: int = 65_536
+    log_tail_bytes: int = 4096
+    container_user: str = "65534:65534"
+    container_tmpfs_mb: int = 64
+    default_memory_mb: int = 256
+    default_cpus: float = 1.0
+    default_pids: int = 128
+    log_level: str = "INFO"
+    # Where the CLI's user commands send requests.
+    api_url: str = "http://127.0.0.1:8000"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from DOCKYARD_* variables; unknown or malformed ones fail."""
+        environ = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for key, raw in environ.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX) :].lower()
+            if name not in known:
+                raise SettingsError(f"{key}: unknown setting (known: {', '.join(sorted(PREFIX + k.upper() for k in known))})")
+            values[name] = _parse(key, raw, known[name])
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse values that parse but make no sense together."""
+        positive = [
+            "database_pool_size",
+            "worker_threads",
+            "max_timeout_seconds",
+            "default_timeout_seconds",
+            "max_payload_bytes",
+            "max_log_bytes",
+            "max_result_bytes",
+            "container_tmpfs_mb",
+            "default_memory_mb",
+            "default_pids",
+        ]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{PREFIX}{name.upper()}: must be greater than 0")
+        if self.default_cpus <= 0:
+            raise SettingsError(f"{PREFIX}DEFAULT_CPUS: must be greater than 0")
+        if self.default_timeout_seconds > self.max_timeout_seconds:
+            raise SettingsError(f"{PREFIX}DEFAULT_TIMEOUT_SECONDS: must not exceed DOCKYARD_MAX_TIMEOUT_SECONDS")
+
+    def replace(self, **changes) -> Settings:
+        """Return a copy with some fields changed (tests, CLI flags)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(key: str, raw: str, f: dataclasses.Field):
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise SettingsError(f"{key}: expected {kind}, got {raw!r}") from None
+    if not raw:
+        raise SettingsError(f"{key}: must not be empty")
+    return raw

@@ -1,0 +1,1 @@
+"""Persistence: Peewee models, migrations, the run state machine and queries."""

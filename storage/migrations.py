@@ -1,0 +1,180 @@
+"""Versioned, forward-only schema migrations.
+
+Each migration is SQL written once and never edited after it ships; a new
+change is a new entry at the end of MIGRATIONS. `migrate()` applies what is
+missing, each step in its own transaction with its version row, so re-running
+is a no-op and a failed step leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import peewee
+
+from storage.database import is_postgres
+
+log = logging.getLogger(__name__)
+
+# Postgres advisory lock key: two `release` steps at once apply each step once.
+MIGRATION_LOCK_KEY = 0x646F636B  # "dock"
+
+DIALECT_TYPES = {
+    "sqlite": {
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "ts": "TIMESTAMP",
+        "float": "REAL",
+        "bool": "INTEGER",
+    },
+    "postgres": {
+        "serial": "BIGSERIAL PRIMARY KEY",
+        "ts": "TIMESTAMP",
+        "float": "DOUBLE PRECISION",
+        "bool": "BOOLEAN",
+    },
+}
+
+V1_INITIAL = """
+CREATE TABLE processors (
+    name VARCHAR(64) PRIMARY KEY,
+    image VARCHAR(512) NOT NULL,
+    command TEXT,
+    timeout_seconds INTEGER NOT NULL,
+    cpus {float} NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    pids INTEGER NOT NULL,
+    network VARCHAR(64) NOT NULL,
+    env TEXT NOT NULL,
+    queue VARCHAR(64) NOT NULL,
+    concurrency INTEGER,
+    retry TEXT NOT NULL,
+    enabled {bool} NOT NULL,
+    created_at {ts} NOT NULL,
+    updated_at {ts} NOT NULL
+);
+CREATE TABLE runs (
+    id VARCHAR(32) PRIMARY KEY,
+    tenant_id VARCHAR(64),
+    processor VARCHAR(64) NOT NULL REFERENCES processors (name),
+    queue VARCHAR(64) NOT NULL,
+    state VARCHAR(16) NOT NULL,
+    priority VARCHAR(16) NOT NULL,
+    payload TEXT,
+    labels TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    timeout_seconds INTEGER NOT NULL,
+    result TEXT,
+    exit_code INTEGER,
+    error_reason VARCHAR(64),
+    error_message TEXT,
+    schedule_id VARCHAR(32),
+    scheduled_for {ts},
+    replay_of VARCHAR(32),
+    idempotency_key VARCHAR(255),
+    request_hash VARCHAR(64),
+    lease_owner VARCHAR(255),
+    lease_expires_at {ts},
+    created_at {ts} NOT NULL,
+    published_at {ts},
+    started_at {ts},
+    finished_at {ts},
+    next_attempt_at {ts},
+    updated_at {ts} NOT NULL
+);
+CREATE INDEX runs_created_at ON runs (created_at, id);
+CREATE INDEX runs_state ON runs (state);
+CREATE INDEX runs_processor ON runs (processor, created_at);
+CREATE UNIQUE INDEX runs_idempotency ON runs (tenant_id, idempotency_key);
+CREATE UNIQUE INDEX runs_schedule_fire ON runs (schedule_id, scheduled_for);
+CREATE TABLE run_attempts (
+    id {serial},
+    run_id VARCHAR(32) NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    worker VARCHAR(255),
+    container_id VARCHAR(128),
+    started_at {ts} NOT NULL,
+    finished_at {ts},
+    exit_code INTEGER,
+    outcome VARCHAR(32),
+    log_tail TEXT
+);
+CREATE UNIQUE INDEX run_attempts_number ON run_attempts (run_id, number);
+CREATE TABLE run_events (
+    id {serial},
+    run_id VARCHAR(32) NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    from_state VARCHAR(16),
+    to_state VARCHAR(16) NOT NULL,
+    reason VARCHAR(64),
+    message TEXT,
+    at {ts} NOT NULL
+);
+CREATE INDEX run_events_run ON run_events (run_id, id);
+CREATE TABLE run_log_chunks (
+    id {serial},
+    run_id VARCHAR(32) NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    at {ts} NOT NULL
+);
+CREATE INDEX run_log_chunks_run ON run_log_chunks (run_id, attempt, id);
+"""
+
+# (version, name, sql). Append only.
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial", V1_INITIAL),
+]
+
+VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS dockyard_migrations (
+    version INTEGER PRIMARY KEY,
+    name VARCHAR(128) NOT NULL,
+    applied_at {ts} NOT NULL
+)
+"""
+
+
+def _statements(sql: str, dialect: str) -> list[str]:
+    text = sql.format(**DIALECT_TYPES[dialect])
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def applied_versions(db: peewee.Database) -> set[int]:
+    """Versions already recorded in the database."""
+    dialect = "postgres" if is_postgres(db) else "sqlite"
+    db.execute_sql(VERSION_TABLE.format(**DIALECT_TYPES[dialect]))
+    return {row[0] for row in db.execute_sql("SELECT version FROM dockyard_migrations")}
+
+
+def migrate(db: peewee.Database) -> list[int]:
+    """Apply every missing migration in order; return the versions applied."""
+    dialect = "postgres" if is_postgres(db) else "sqlite"
+    applied_now = []
+    with db.connection_context():
+        applied_versions(db)
+        for version, name, sql in MIGRATIONS:
+            with db.atomic():
+                if dialect == "postgres":
+                    db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+                done = db.execute_sql(
+                    "SELECT 1 FROM dockyard_migrations WHERE version = ?".replace("?", db.param),
+                    (version,),
+                )
+                if done.fetchone():
+                    continue
+                for statement in _statements(sql, dialect):
+                    db.execute_sql(statement)
+                db.execute_sql(
+                    "INSERT INTO dockyard_migrations (version, name, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)".replace("?", db.param),
+                    (version, name),
+                )
+                log.info("applied migration %04d_%s", version, name)
+                applied_now.append(version)
+    return applied_now
+
+
+def pending(db: peewee.Database) -> list[int]:
+    """Versions not yet applied."""
+    with db.connection_context():
+        done = applied_versions(db)
+    return [v for v, _, _ in MIGRATIONS if v not in done]

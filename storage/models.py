@@ -1,0 +1,116 @@
+"""Peewee models: the tables the migrations in storage/migrations.py create."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from storage.database import database
+from storage.fields import JSONField
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: every timestamp column holds UTC."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Processor(BaseModel):
+    name = peewee.CharField(primary_key=True, max_length=64)
+    image = peewee.CharField(max_length=512)
+    command = JSONField(null=True)
+    timeout_seconds = peewee.IntegerField()
+    cpus = peewee.FloatField()
+    memory_mb = peewee.IntegerField()
+    pids = peewee.IntegerField()
+    network = peewee.CharField(max_length=64, default="none")
+    env = JSONField(default=dict)
+    queue = peewee.CharField(max_length=64)
+    concurrency = peewee.IntegerField(null=True)
+    retry = JSONField(default=dict)
+    enabled = peewee.BooleanField(default=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "processors"
+
+
+class Run(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=32)
+    tenant_id = peewee.CharField(max_length=64, null=True)
+    processor = peewee.CharField(max_length=64)
+    queue = peewee.CharField(max_length=64)
+    state = peewee.CharField(max_length=16)
+    priority = peewee.CharField(max_length=16)
+    payload = JSONField(null=True)
+    labels = JSONField(default=dict)
+    attempts = peewee.IntegerField(default=0)
+    max_attempts = peewee.IntegerField(default=1)
+    timeout_seconds = peewee.IntegerField()
+    result = JSONField(null=True)
+    exit_code = peewee.IntegerField(null=True)
+    error_reason = peewee.CharField(max_length=64, null=True)
+    error_message = peewee.TextField(null=True)
+    schedule_id = peewee.CharField(max_length=32, null=True)
+    scheduled_for = peewee.DateTimeField(null=True)
+    replay_of = peewee.CharField(max_length=32, null=True)
+    idempotency_key = peewee.CharField(max_length=255, null=True)
+    request_hash = peewee.CharField(max_length=64, null=True)
+    lease_owner = peewee.CharField(max_length=255, null=True)
+    lease_expires_at = peewee.DateTimeField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    published_at = peewee.DateTimeField(null=True)
+    started_at = peewee.DateTimeField(null=True)
+    finished_at = peewee.DateTimeField(null=True)
+    next_attempt_at = peewee.DateTimeField(null=True)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "runs"
+
+
+class RunAttempt(BaseModel):
+    id = peewee.AutoField()
+    run = peewee.ForeignKeyField(Run, column_name="run_id", backref="attempt_rows", on_delete="CASCADE")
+    number = peewee.IntegerField()
+    worker = peewee.CharField(max_length=255, null=True)
+    container_id = peewee.CharField(max_length=128, null=True)
+    started_at = peewee.DateTimeField(default=utcnow)
+    finished_at = peewee.DateTimeField(null=True)
+    exit_code = peewee.IntegerField(null=True)
+    outcome = peewee.CharField(max_length=32, null=True)
+    log_tail = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "run_attempts"
+
+
+class RunEvent(BaseModel):
+    id = peewee.AutoField()
+    run = peewee.ForeignKeyField(Run, column_name="run_id", backref="event_rows", on_delete="CASCADE")
+    from_state = peewee.CharField(max_length=16, null=True)
+    to_state = peewee.CharField(max_length=16)
+    reason = peewee.CharField(max_length=64, null=True)
+    message = peewee.TextField(null=True)
+    at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "run_events"
+
+
+class RunLogChunk(BaseModel):
+    id = peewee.AutoField()
+    run = peewee.ForeignKeyField(Run, column_name="run_id", on_delete="CASCADE")
+    attempt = peewee.IntegerField()
+    data = peewee.TextField()
+    at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "run_log_chunks"

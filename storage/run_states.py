@@ -1,0 +1,113 @@
+"""The run state machine, written once: the allowed transitions and the one writer of `state`."""
+
+from __future__ import annotations
+
+from storage.database import database
+from storage.models import Run, RunEvent, utcnow
+
+QUEUED = "queued"
+RUNNING = "running"
+RETRYING = "retrying"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+TIMED_OUT = "timed_out"
+DEAD_LETTER = "dead_letter"
+CANCELLED = "cancelled"
+
+STATES = (
+    QUEUED,
+    RUNNING,
+    RETRYING,
+    SUCCEEDED,
+    FAILED,
+    TIMED_OUT,
+    DEAD_LETTER,
+    CANCELLED,
+)
+TERMINAL = frozenset({SUCCEEDED, FAILED, TIMED_OUT, DEAD_LETTER, CANCELLED})
+
+# target state -> the states it may be entered from
+ALLOWED_SOURCES: dict[str, frozenset[str]] = {
+    RUNNING: frozenset({QUEUED}),
+    RETRYING: frozenset({RUNNING}),
+    QUEUED: frozenset({RETRYING}),
+    SUCCEEDED: frozenset({RUNNING}),
+    FAILED: frozenset({RUNNING}),
+    TIMED_OUT: frozenset({RUNNING}),
+    DEAD_LETTER: frozenset({RUNNING, RETRYING}),
+    CANCELLED: frozenset({QUEUED, RETRYING, RUNNING}),
+}
+
+# Columns a transition may set together with the state.
+TRANSITION_FIELDS = frozenset(
+    {
+        "attempts",
+        "result",
+        "exit_code",
+        "error_reason",
+        "error_message",
+        "lease_owner",
+        "lease_expires_at",
+        "started_at",
+        "finished_at",
+        "next_attempt_at",
+    }
+)
+
+
+class IllegalTransition(ValueError):
+    """A transition the state machine never allows (a programming error)."""
+
+
+def can_transition(from_state: str, to_state: str) -> bool:
+    return from_state in ALLOWED_SOURCES.get(to_state, ())
+
+
+def record_created(run: Run) -> None:
+    """Record the creation event of a freshly inserted run (same transaction as the INSERT)."""
+    RunEvent.create(run=run.id, from_state=None, to_state=run.state, at=run.created_at)
+
+
+def transition(
+    run_id: str,
+    to_state: str,
+    *,
+    reason: str | None = None,
+    message: str | None = None,
+    **fields,
+) -> str | None:
+    """Move a run to `to_state` if its current state allows it; return the state it left, or None.
+
+    A compare-and-set: the UPDATE names the state it read, so of two writers
+    racing (a cancel and a finish, say) exactly one wins and the other gets
+    None. The event row is written in the same transaction.
+    """
+    if to_state not in ALLOWED_SOURCES:
+        raise IllegalTransition(f"no transition into {to_state!r}")
+    unknown = set(fields) - TRANSITION_FIELDS
+    if unknown:
+        raise IllegalTransition(f"a transition cannot set {sorted(unknown)}")
+    sources = ALLOWED_SOURCES[to_state]
+    now = utcnow()
+    with database.atomic():
+        current = Run.select(Run.state).where(Run.id == run_id).scalar()
+        if current is None or current not in sources:
+            return None
+        changes = {Run.state: to_state, Run.updated_at: now}
+        changes.update({getattr(Run, name): value for name, value in fields.items()})
+        updated = Run.update(changes).where((Run.id == run_id) & (Run.state == current)).execute()
+        if updated != 1:
+            return None
+        RunEvent.create(
+            run=run_id,
+            from_state=current,
+            to_state=to_state,
+            reason=reason,
+            message=message,
+            at=now,
+        )
+    return current
+
+
+def is_terminal(state: str) -> bool:
+    return state in TERMINAL

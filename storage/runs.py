@@ -1,0 +1,162 @@
+"""Runs, their attempts, events and logs: creating and reading them.
+
+State changes go through storage.run_states.transition, never through here.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+
+from storage.database import database
+from storage.errors import InvalidSpec, NotFound
+from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
+from storage.run_states import QUEUED, record_created
+
+PRIORITIES = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+MAX_PAGE = 200
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def create_run(**fields) -> Run:
+    """Insert a queued run and its creation event in one transaction."""
+    fields.setdefault("id", new_run_id())
+    now = utcnow()
+    with database.atomic():
+        run = Run.create(state=QUEUED, created_at=now, updated_at=now, **fields)
+        record_created(run)
+    return run
+
+
+def mark_published(run_id: str) -> None:
+    Run.update(published_at=utcnow()).where(Run.id == run_id).execute()
+
+
+def withdraw_unpublished(run_id: str) -> bool:
+    """Delete a run whose publish was refused, if it is still untouched; True if deleted."""
+    with database.atomic():
+        still_fresh = Run.select().where((Run.id == run_id) & (Run.state == QUEUED) & Run.published_at.is_null())
+        if not still_fresh.exists():
+            return False
+        RunEvent.delete().where(RunEvent.run == run_id).execute()
+        return Run.delete().where(Run.id == run_id).execute() == 1
+
+
+def get_run(run_id: str, tenant_id: str | None = None) -> Run:
+    query = Run.select().where(Run.id == run_id)
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
+    run = query.first()
+    if run is None:
+        raise NotFound("run", run_id)
+    return run
+
+
+def encode_cursor(run: Run) -> str:
+    raw = f"{run.created_at.isoformat()}|{run.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, run_id = raw.split("|", 1)
+        return dt.datetime.fromisoformat(created), run_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidSpec([("cursor", "is not a cursor this API returned")]) from None
+
+
+def list_runs(
+    *,
+    tenant_id: str | None = None,
+    state: str | None = None,
+    processor: str | None = None,
+    schedule_id: str | None = None,
+    labels: dict[str, str] | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Run], str | None]:
+    """Newest first, keyset-paginated; return the page and the next cursor."""
+    query = Run.select()
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
+    if state:
+        query = query.where(Run.state == state)
+    if processor:
+        query = query.where(Run.processor == processor)
+    if schedule_id:
+        query = query.where(Run.schedule_id == schedule_id)
+    if cursor:
+        created, run_id = decode_cursor(cursor)
+        query = query.where((Run.created_at < created) | ((Run.created_at == created) & (Run.id < run_id)))
+    query = query.order_by(Run.created_at.desc(), Run.id.desc())
+    items: list[Run] = []
+    # Label filters are matched in Python: labels are a JSON column on both databases.
+    batch = max(limit + 1, 100) if labels else limit + 1
+    offset = 0
+    while len(items) <= limit:
+        rows = list(query.limit(batch).offset(offset))
+        for run in rows:
+            if not labels or all((run.labels or {}).get(k) == v for k, v in labels.items()):
+                items.append(run)
+                if len(items) > limit:
+                    break
+        if len(rows) < batch:
+            break
+        offset += batch
+    next_cursor = encode_cursor(items[limit - 1]) if len(items) > limit else None
+    return items[:limit], next_cursor
+
+
+def list_attempts(run_id: str) -> list[RunAttempt]:
+    return list(RunAttempt.select().where(RunAttempt.run == run_id).order_by(RunAttempt.number))
+
+
+def list_events(run_id: str) -> list[RunEvent]:
+    return list(RunEvent.select().where(RunEvent.run == run_id).order_by(RunEvent.id))
+
+
+def start_attempt(run_id: str, number: int, worker: str) -> RunAttempt:
+    return RunAttempt.create(run=run_id, number=number, worker=worker, started_at=utcnow())
+
+
+def finish_attempt(
+    attempt_id: int,
+    *,
+    outcome: str,
+    exit_code: int | None,
+    container_id: str | None,
+    log_tail: str | None,
+) -> None:
+    RunAttempt.update(
+        outcome=outcome,
+        exit_code=exit_code,
+        container_id=container_id,
+        log_tail=log_tail,
+        finished_at=utcnow(),
+    ).where(RunAttempt.id == attempt_id).execute()
+
+
+def set_attempt_container(attempt_id: int, container_id: str) -> None:
+    RunAttempt.update(container_id=container_id).where(RunAttempt.id == attempt_id).execute()
+
+
+def append_log(run_id: str, attempt: int, data: str) -> None:
+    RunLogChunk.create(run=run_id, attempt=attempt, data=data, at=utcnow())
+
+
+def read_logs(run_id: str, attempt: int | None = None, after_id: int = 0) -> tuple[str, int]:
+    """Concatenate the captured output; return it and the id of the last chunk read."""
+    query = RunLogChunk.select(RunLogChunk.id, RunLogChunk.data).where((RunLogChunk.run == run_id) & (RunLogChunk.id > after_id))
+    if attempt is not None:
+        query = query.where(RunLogChunk.attempt == attempt)
+    last = after_id
+    parts = []
+    for chunk in query.order_by(RunLogChunk.id):
+        parts.append(chunk.data)
+        last = chunk.id
+    return "".join(parts), last

@@ -1,0 +1,40 @@
+"""Build the Falcon application from settings and collaborators."""
+
+from __future__ import annotations
+
+import falcon
+import peewee
+
+from actors.dispatch import Dispatcher
+from settings import Settings
+from web.auth import TenantContext
+from web.connections import DatabaseConnection
+from web.errors import install_error_handlers
+from web.health import HealthResource, MetricsResource, ReadyResource
+from web.openapi import OpenApiResource
+from web.processors import ProcessorResource, ProcessorsResource
+from web.runs import (
+    RunAttemptsResource,
+    RunEventsResource,
+    RunLogsResource,
+    RunResource,
+    RunsResource,
+)
+
+
+def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
+    app = falcon.App(middleware=[DatabaseConnection(db), TenantContext()])
+    app.req_options.strip_url_path_trailing_slash = True
+    install_error_handlers(app)
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(db, dispatcher))
+    app.add_route("/metrics", MetricsResource())
+    app.add_route("/openapi.json", OpenApiResource())
+    app.add_route("/v1/runs", RunsResource(settings, dispatcher))
+    app.add_route("/v1/runs/{run_id}", RunResource())
+    app.add_route("/v1/runs/{run_id}/attempts", RunAttemptsResource())
+    app.add_route("/v1/runs/{run_id}/events", RunEventsResource())
+    app.add_route("/v1/runs/{run_id}/logs", RunLogsResource(settings))
+    app.add_route("/v1/processors", ProcessorsResource())
+    app.add_route("/v1/processors/{name}", ProcessorResource(settings))
+    return app

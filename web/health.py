@@ -1,0 +1,41 @@
+"""Liveness, readiness and metrics: no API key needed."""
+
+from __future__ import annotations
+
+import falcon
+import peewee
+import prometheus_client
+
+from actors.dispatch import Dispatcher
+
+
+class HealthResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
+class ReadyResource:
+    def __init__(self, db: peewee.Database, dispatcher: Dispatcher):
+        self.db = db
+        self.dispatcher = dispatcher
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        down = []
+        try:
+            self.db.execute_sql("SELECT 1")
+        except peewee.PeeweeException:
+            down.append("database")
+        if not self.dispatcher.broker_ready():
+            down.append("broker")
+        if down:
+            resp.status = falcon.HTTP_503
+            resp.append_header("Retry-After", "5")
+            resp.media = {"status": "unavailable", "down": down}
+        else:
+            resp.media = {"status": "ready"}
+
+
+class MetricsResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = prometheus_client.CONTENT_TYPE_LATEST
+        resp.data = prometheus_client.generate_latest()

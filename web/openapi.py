@@ -1,0 +1,355 @@
+"""GET /openapi.json: the OpenAPI 3 document of the HTTP API."""
+
+from __future__ import annotations
+
+import falcon
+
+from storage.run_states import STATES
+from storage.runs import PRIORITIES
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+PROBLEM = {
+    "description": "Problem",
+    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+}
+TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+RUN_ID = {
+    "name": "run_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(code): PROBLEM for code in codes}
+
+
+def build_document() -> dict:
+    run = {
+        "type": "object",
+        "required": ["id", "processor", "state", "priority", "attempts", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "processor": {"type": "string"},
+            "state": {"type": "string", "enum": list(STATES)},
+            "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "payload": {},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "attempts": {"type": "integer"},
+            "max_attempts": {"type": "integer"},
+            "timeout_seconds": {"type": "integer"},
+            "result": {},
+            "exit_code": {"type": ["integer", "null"]},
+            "error": {
+                "type": ["object", "null"],
+                "properties": {
+                    "reason": {"type": "string"},
+                    "message": {"type": ["string", "null"]},
+                },
+            },
+            "schedule_id": {"type": ["string", "null"]},
+            "scheduled_for": TIMESTAMP,
+            "replay_of": {"type": ["string", "null"]},
+            "created_at": TIMESTAMP,
+            "started_at": TIMESTAMP,
+            "finished_at": TIMESTAMP,
+        },
+    }
+    run_request = {
+        "type": "object",
+        "required": ["processor"],
+        "additionalProperties": False,
+        "properties": {
+            "processor": {"type": "string", "minLength": 1},
+            "payload": {},
+            "priority": {
+                "type": "string",
+                "enum": list(PRIORITIES),
+                "default": "normal",
+            },
+            "timeout_seconds": {"type": "integer", "minimum": 1},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    processor = {
+        "type": "object",
+        "required": ["image"],
+        "properties": {
+            "name": {"type": "string"},
+            "image": {
+                "type": "string",
+                "description": "repo@sha256:<digest> or a local image id sha256:<id>",
+            },
+            "command": {"type": ["array", "null"], "items": {"type": "string"}},
+            "timeout_seconds": {"type": "integer", "minimum": 1},
+            "resources": {
+                "type": "object",
+                "properties": {
+                    "cpus": {"type": "number"},
+                    "memory_mb": {"type": "integer"},
+                    "pids": {"type": "integer"},
+                },
+            },
+            "network": {"type": "string", "enum": ["none", "bridge", "host"]},
+            "env": {"type": "object", "additionalProperties": {"type": "string"}},
+            "queue": {"type": "string"},
+            "concurrency": {"type": ["integer", "null"], "minimum": 1},
+            "retry": {"type": "object"},
+            "enabled": {"type": "boolean"},
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+        },
+    }
+    problem = {
+        "type": "object",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "field": {"type": "string"},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+    items = lambda schema: {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": schema}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Dockyard API", "version": "1"},
+        "components": {
+            "schemas": {
+                "Run": run,
+                "RunRequest": run_request,
+                "Processor": processor,
+                "Problem": problem,
+            },
+        },
+        "paths": {
+            "/v1/runs": {
+                "post": {
+                    "summary": "Submit a run",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {"required": True, **_json(_ref("RunRequest"))},
+                    "responses": {
+                        "201": {"description": "Created", **_json(_ref("Run"))},
+                        **_errors(400, 404, 413, 422, 429, 503),
+                    },
+                },
+                "get": {
+                    "summary": "List runs, newest first",
+                    "parameters": [
+                        {
+                            "name": "state",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(STATES)},
+                        },
+                        {
+                            "name": "processor",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "schedule_id",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "label",
+                            "in": "query",
+                            "schema": {"type": "string", "pattern": "^[^:]+:.*$"},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of runs",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "items": {
+                                            "type": "array",
+                                            "items": _ref("Run"),
+                                        },
+                                        "next_cursor": {"type": ["string", "null"]},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(422),
+                    },
+                },
+            },
+            "/v1/runs/{run_id}": {
+                "get": {
+                    "summary": "Get a run",
+                    "parameters": [RUN_ID],
+                    "responses": {
+                        "200": {"description": "The run", **_json(_ref("Run"))},
+                        **_errors(404),
+                    },
+                }
+            },
+            "/v1/runs/{run_id}/attempts": {
+                "get": {
+                    "summary": "A run's attempts",
+                    "parameters": [RUN_ID],
+                    "responses": {
+                        "200": {
+                            "description": "Attempts",
+                            **_json(items({"type": "object"})),
+                        },
+                        **_errors(404),
+                    },
+                }
+            },
+            "/v1/runs/{run_id}/events": {
+                "get": {
+                    "summary": "A run's state changes, oldest first",
+                    "parameters": [RUN_ID],
+                    "responses": {
+                        "200": {
+                            "description": "Events",
+                            **_json(items({"type": "object"})),
+                        },
+                        **_errors(404),
+                    },
+                }
+            },
+            "/v1/runs/{run_id}/logs": {
+                "get": {
+                    "summary": "A run's captured stdout and stderr",
+                    "parameters": [
+                        RUN_ID,
+                        {
+                            "name": "attempt",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                        {
+                            "name": "follow",
+                            "in": "query",
+                            "schema": {"type": "boolean"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Log text",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(404),
+                    },
+                }
+            },
+            "/v1/processors": {
+                "get": {
+                    "summary": "List processors",
+                    "responses": {
+                        "200": {
+                            "description": "Processors",
+                            **_json(items(_ref("Processor"))),
+                        }
+                    },
+                }
+            },
+            "/v1/processors/{name}": {
+                "get": {
+                    "summary": "Get a processor",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The processor",
+                            **_json(_ref("Processor")),
+                        },
+                        **_errors(404),
+                    },
+                },
+                "put": {
+                    "summary": "Create or replace a processor",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {"required": True, **_json(_ref("Processor"))},
+                    "responses": {
+                        "200": {"description": "Replaced", **_json(_ref("Processor"))},
+                        "201": {"description": "Created", **_json(_ref("Processor"))},
+                        **_errors(400, 413, 422),
+                    },
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "responses": {"200": {"description": "Serving"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness of database and broker",
+                    "responses": {
+                        "200": {"description": "Ready"},
+                        "503": {"description": "Something is down"},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {"200": {"description": "Prometheus text format"}},
+                }
+            },
+        },
+    }
+
+
+class OpenApiResource:
+    def __init__(self):
+        self.document = build_document()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.document

@@ -1,0 +1,36 @@
+"""/v1/processors: register and read processors."""
+
+from __future__ import annotations
+
+import falcon
+
+from settings import Settings
+from storage.processors import (
+    get_processor,
+    list_processors,
+    parse_processor_spec,
+    put_processor,
+)
+from web.representations import processor_json
+from web.requests import read_json_body
+
+MAX_SPEC_BYTES = 262_144
+
+
+class ProcessorsResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"items": [processor_json(p) for p in list_processors()]}
+
+
+class ProcessorResource:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        resp.media = processor_json(get_processor(name))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        fields = parse_processor_spec(name, read_json_body(req, MAX_SPEC_BYTES), self.settings)
+        processor, created = put_processor(fields)
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        resp.media = processor_json(processor)

@@ -1,0 +1,178 @@
+"""/v1/runs: submit runs and read them, their attempts, events and logs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import falcon
+
+from actors.dispatch import Dispatcher
+from settings import Settings
+from storage import run_states
+from storage import runs as run_store
+from storage.processors import get_processor
+from web.errors import Problem, invalid
+from web.representations import attempt_json, event_json, run_json
+from web.requests import read_json_body
+
+SUBMIT_FIELDS = {"processor", "payload", "priority", "timeout_seconds", "labels"}
+MAX_LABELS = 32
+MAX_LABEL_CHARS = 128
+FOLLOW_POLL_SECONDS = 0.5
+
+
+def parse_submission(body, settings: Settings) -> dict:
+    """Check a POST /v1/runs body's shape; return its fields (processor checks come after)."""
+    if not isinstance(body, dict):
+        raise invalid([("body", "must be a JSON object")])
+    errors = [(name, "unknown field") for name in sorted(set(body) - SUBMIT_FIELDS)]
+    processor = body.get("processor")
+    if not isinstance(processor, str) or not processor:
+        errors.append(("processor", "required: the name of a registered processor"))
+    priority = body.get("priority", "normal")
+    if priority not in run_store.PRIORITIES:
+        errors.append(("priority", f"must be one of {', '.join(run_store.PRIORITIES)}"))
+    timeout = body.get("timeout_seconds")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1):
+        errors.append(("timeout_seconds", "must be a positive integer"))
+    labels = body.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        errors.append(("labels", "must be an object of string values"))
+    elif len(labels) > MAX_LABELS or any(len(k) > MAX_LABEL_CHARS or len(v) > MAX_LABEL_CHARS or ":" in k for k, v in labels.items()):
+        errors.append(
+            (
+                "labels",
+                f"at most {MAX_LABELS} labels; keys without ':'; keys and values up to {MAX_LABEL_CHARS} characters",
+            )
+        )
+    if errors:
+        raise invalid(errors)
+    payload = body.get("payload", {})
+    if len(json.dumps(payload, separators=(",", ":"))) > settings.max_payload_bytes:
+        raise Problem(
+            falcon.HTTP_413,
+            "Payload too large",
+            f"payload: larger than {settings.max_payload_bytes} bytes",
+            errors=[("payload", f"larger than {settings.max_payload_bytes} bytes")],
+        )
+    return {
+        "processor": processor,
+        "payload": payload,
+        "priority": priority,
+        "timeout_seconds": timeout,
+        "labels": labels,
+    }
+
+
+class RunsResource:
+    def __init__(self, settings: Settings, dispatcher: Dispatcher):
+        self.settings = settings
+        self.dispatcher = dispatcher
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json_body(req, self.settings.max_payload_bytes * 2 + 65_536)
+        fields = parse_submission(body, self.settings)
+        processor = get_processor(fields["processor"])
+        if not processor.enabled:
+            raise invalid([("processor", f"{processor.name!r} is disabled")])
+        timeout = fields["timeout_seconds"] or processor.timeout_seconds
+        if timeout > processor.timeout_seconds:
+            raise invalid(
+                [
+                    (
+                        "timeout_seconds",
+                        f"must be at most the processor's {processor.timeout_seconds}",
+                    )
+                ]
+            )
+        run = self.dispatcher.submit(
+            tenant_id=req.context.tenant_id,
+            processor=processor.name,
+            queue=processor.queue,
+            priority=fields["priority"],
+            payload=fields["payload"],
+            labels=fields["labels"],
+            timeout_seconds=timeout,
+            max_attempts=(processor.retry or {}).get("max_attempts", 1),
+        )
+        resp.status = falcon.HTTP_201
+        resp.location = f"/v1/runs/{run.id}"
+        resp.media = run_json(run)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        state = req.get_param("state")
+        if state is not None and state not in run_states.STATES:
+            raise invalid([("state", f"must be one of {', '.join(run_states.STATES)}")])
+        limit = req.get_param_as_int("limit", default=50)
+        if not 1 <= limit <= run_store.MAX_PAGE:
+            raise invalid([("limit", f"must be from 1 to {run_store.MAX_PAGE}")])
+        labels = {}
+        for item in req.get_param_as_list("label") or []:
+            key, sep, value = item.partition(":")
+            if not sep or not key:
+                raise invalid([("label", f"{item!r} is not key:value")])
+            labels[key] = value
+        items, cursor = run_store.list_runs(
+            tenant_id=req.context.tenant_id,
+            state=state,
+            processor=req.get_param("processor"),
+            schedule_id=req.get_param("schedule_id"),
+            labels=labels,
+            limit=limit,
+            cursor=req.get_param("cursor"),
+        )
+        resp.media = {"items": [run_json(r) for r in items], "next_cursor": cursor}
+
+
+class RunResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        resp.media = run_json(run_store.get_run(run_id, req.context.tenant_id))
+
+
+class RunAttemptsResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        run_store.get_run(run_id, req.context.tenant_id)
+        resp.media = {"items": [attempt_json(a) for a in run_store.list_attempts(run_id)]}
+
+
+class RunEventsResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        run_store.get_run(run_id, req.context.tenant_id)
+        resp.media = {"items": [event_json(e) for e in run_store.list_events(run_id)]}
+
+
+class RunLogsResource:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        run = run_store.get_run(run_id, req.context.tenant_id)
+        attempt = req.get_param_as_int("attempt", min_value=1)
+        follow = req.get_param_as_bool("follow", default=False)
+        resp.content_type = falcon.MEDIA_TEXT
+        if not follow or run_states.is_terminal(run.state):
+            resp.text, _ = run_store.read_logs(run_id, attempt)
+            return
+        resp.stream = self._follow(
+            run_id,
+            attempt,
+            deadline=time.monotonic() + run.timeout_seconds * max(run.max_attempts, 1) + 600,
+        )
+
+    def _follow(self, run_id: str, attempt: int | None, deadline: float):
+        """Yield new log text until the run ends (or the deadline passes)."""
+        last = 0
+        while True:
+            text, last = run_store.read_logs(run_id, attempt, after_id=last)
+            if text:
+                yield text.encode()
+            state = run_store.get_run(run_id).state
+            if run_states.is_terminal(state):
+                text, last = run_store.read_logs(run_id, attempt, after_id=last)
+                if text:
+                    yield text.encode()
+                return
+            if time.monotonic() > deadline:
+                return
+            time.sleep(FOLLOW_POLL_SECONDS)
