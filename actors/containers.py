@@ -57,7 +57,9 @@ def container_options(spec: ContainerSpec) -> tuple[dict, dict]:
     memory = f"{spec.memory_mb}m"
     create = {
         "image": spec.image_id,
-        "command": spec.command,
+        # Like Kubernetes' `command`: a processor's command replaces the
+        # image's entrypoint, so exactly that runs.
+        "entrypoint": spec.command,
         "environment": spec.env,
         "labels": spec.labels,
         # NOTE: with detach left False, docker-py also sets StdinOnce: when

@@ -9,7 +9,7 @@ import logging
 
 import dramatiq
 from dramatiq import Message
-from dramatiq.errors import ConnectionError as BrokerConnectionError
+from dramatiq.errors import BrokerConnectionError
 
 from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, broker_answers, create_broker
 from settings import Settings

@@ -3,7 +3,8 @@
 # this machine, waiting until each answers. Used by `make run` and `make test`.
 #
 #   infra/dev/services.sh install            apt-get what is missing
-#   infra/dev/services.sh up [NAME...]       start docker rabbitmq postgres registry
+#   infra/dev/services.sh up [NAME...]       start docker rabbitmq postgres registry;
+#                                            prints the names it started itself
 #   infra/dev/services.sh down [NAME...]     stop what this script started
 #   infra/dev/services.sh env                print the URLs to export
 #
@@ -66,6 +67,7 @@ docker_up() {
   nohup dockerd >"$STATE/docker.log" 2>&1 &
   echo $! > "$STATE/docker.pid"
   wait_for docker docker info
+  echo docker
 }
 
 rabbitmq_ctl() {
@@ -88,6 +90,7 @@ rabbitmq_up() {
     nohup /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE/rabbitmq.log" 2>&1 &
   wait_for rabbitmq port_open "$AMQP_PORT"
   wait_for rabbitmq rabbitmq_ctl await_startup
+  echo rabbitmq
 }
 
 pg() { su postgres -s /bin/sh -c "$*"; }
@@ -104,6 +107,7 @@ postgres_up() {
   touch "$STATE/postgres.log"; chown postgres "$STATE/postgres.log"
   pg "$PG_BIN/pg_ctl -D $data -l $STATE/postgres.log -o '-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off' start >/dev/null"
   wait_for postgres "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT"
+  echo postgres
 }
 
 registry_up() {
@@ -125,6 +129,7 @@ YML
   nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 &
   echo $! > "$STATE/registry.pid"
   wait_for registry curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/"
+  echo registry
 }
 
 stop_pidfile() {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make run`: services, database, sample processors, then web + worker +
+# scheduler from the Procfile (honcho). Ctrl-C stops what this started.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH"
+export PORT=${PORT:-8000}
+SERVICES="$ROOT/infra/dev/services.sh"
+
+started=$("$SERVICES" up docker rabbitmq registry)
+cleanup() {
+  # shellcheck disable=SC2086
+  [ -n "$started" ] && "$SERVICES" down $started || true
+}
+trap cleanup EXIT
+eval "$("$SERVICES" env)"
+
+dockyard migrate
+infra/processors/build.sh "$ROOT/.dockyard/processors.yaml"
+dockyard processors apply "$ROOT/.dockyard/processors.yaml"
+
+cat <<MSG
+
+Dockyard is starting on http://127.0.0.1:$PORT  (RabbitMQ UI: http://127.0.0.1:15672, guest/guest)
+Submit a run:
+
+  curl -s -X POST http://127.0.0.1:$PORT/v1/runs -H 'Content-Type: application/json' \\
+       -d '{"processor": "echo", "payload": {"hello": "dockyard"}}'
+
+Then: curl -s http://127.0.0.1:$PORT/v1/runs/<id>   and   curl -s http://127.0.0.1:$PORT/v1/runs/<id>/logs
+Ctrl-C stops web, worker, scheduler and the services this command started.
+
+MSG
+honcho start web worker scheduler

@@ -1,0 +1,50 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+
+from settings import Settings
+from storage.database import open_database
+from storage.migrations import migrate
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Poll `predicate` until it returns a truthy value; fail loudly at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(worker_name="test-worker")
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path}/dockyard.db")
+    migrate(db)
+    yield db
+    db.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def required_env(name: str) -> str:
+    """An integration setting the test set-up must provide: missing is a failure, never a skip."""
+    value = os.environ.get(name)
+    if not value:
+        raise pytest.UsageError(f"{name} is not set: run the suite with `make test`, which starts the services")
+    return value

@@ -1,0 +1,135 @@
+"""Integration fixtures: real RabbitMQ, Postgres, Docker and the local registry.
+
+`make test` starts the services and exports DOCKYARD_BROKER_URL,
+TEST_POSTGRES_URL and TEST_PROCESSORS_MANIFEST; without them these tests
+fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import docker
+import dramatiq
+import falcon.testing
+import pika
+import psycopg2
+import pytest
+import yaml
+
+from actors.broker import create_broker
+from actors.containers import ContainerRunner
+from actors.dispatch import Dispatcher
+from actors.execution import Executor
+from actors.runs import declare_run_actor
+from settings import Settings
+from storage import run_states
+from storage.database import open_database
+from storage.migrations import migrate
+from storage.processors import parse_processor_spec, put_processor
+from tests.conftest import required_env, unique, wait_until
+from web.app import create_app
+
+
+@contextlib.contextmanager
+def fresh_postgres_database():
+    """Create an empty database on the test server; drop it afterwards."""
+    server = required_env("TEST_POSTGRES_URL")
+    name = unique("dockyard_test")
+    admin = psycopg2.connect(server)
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    base = server.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture
+def pg_db():
+    with fresh_postgres_database() as url:
+        db = open_database(url, pool_size=4)
+        migrate(db)
+        yield db
+        db.close_all()
+
+
+@pytest.fixture(scope="session")
+def sample_processors() -> dict[str, dict]:
+    """The sample processors built by infra/processors/build.sh, by name."""
+    with open(required_env("TEST_PROCESSORS_MANIFEST")) as fh:
+        return {p["name"]: p for p in yaml.safe_load(fh)["processors"]}
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    client = docker.from_env()
+    client.ping()
+    return client
+
+
+def delete_queues(broker_url: str, queue: str) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    channel = connection.channel()
+    for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+        channel.queue_delete(name)
+    connection.close()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    client: falcon.testing.TestClient
+    broker: dramatiq.Broker
+    docker: docker.DockerClient
+
+    def register(self, name: str, spec: dict) -> None:
+        put_processor(parse_processor_spec(name, spec, self.settings))
+
+    def submit(self, processor: str, payload=None, **fields) -> dict:
+        resp = self.client.simulate_post("/v1/runs", json={"processor": processor, "payload": payload or {}, **fields})
+        assert resp.status_code == 201, resp.text
+        return resp.json
+
+    def get(self, run_id: str) -> dict:
+        return self.client.simulate_get(f"/v1/runs/{run_id}").json
+
+    def wait_state(self, run_id: str, states=run_states.TERMINAL, timeout: float = 30) -> dict:
+        return wait_until(
+            lambda: (run := self.get(run_id))["state"] in states and run, timeout=timeout, what=f"run {run_id} to reach {sorted(states)}"
+        )
+
+    def containers_of(self, run_id: str) -> list:
+        return self.docker.containers.list(all=True, filters={"label": f"dockyard.run_id={run_id}"})
+
+
+@pytest.fixture(scope="module")
+def stack(sample_processors, docker_client):
+    """API (TestClient) + a one-thread Dramatiq worker with prefetch 1, on Postgres, RabbitMQ and Docker."""
+    broker_url = required_env("DOCKYARD_BROKER_URL")
+    with fresh_postgres_database() as url:
+        settings = Settings(database_url=url, broker_url=broker_url, default_queue=unique("it_runs"), worker_name="it-worker")
+        db = open_database(settings.database_url, pool_size=8)
+        migrate(db)
+        broker = create_broker(settings)
+        executor = Executor(settings=settings, client=docker_client, runner=ContainerRunner(docker_client), worker_name="it-worker")
+        declare_run_actor(broker, executor, settings.default_queue)
+        worker = dramatiq.Worker(broker, worker_threads=1)
+        # NOTE: what `dramatiq_queue_prefetch=1` does for the CLI worker.
+        worker.queue_prefetch = 1
+        worker.start()
+        stack = Stack(
+            settings, falcon.testing.TestClient(create_app(settings, db=db, dispatcher=Dispatcher(broker))), broker, docker_client
+        )
+        for name, spec in sample_processors.items():
+            stack.register(name, spec)
+        try:
+            yield stack
+        finally:
+            worker.stop()
+            broker.close()
+            delete_queues(broker_url, settings.default_queue)
+            db.close_all()

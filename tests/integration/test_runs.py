@@ -1,0 +1,129 @@
+"""A run goes from HTTP to its own container and back, on RabbitMQ, Postgres and Docker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from tests.conftest import wait_until
+
+
+def parse_ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_echo_succeeds_with_result_logs_attempt_and_events(stack):
+    run = stack.submit("echo", {"hello": "world", "n": [1, 2]})
+    done = stack.wait_state(run["id"])
+    assert done["state"] == "succeeded", done
+    assert done["result"] == {"hello": "world", "n": [1, 2]}
+    assert done["exit_code"] == 0 and done["error"] is None and done["attempts"] == 1
+    logs = stack.client.simulate_get(f"/v1/runs/{run['id']}/logs").text
+    assert f"echo: attempt 1 of run {run['id']}" in logs
+    [attempt] = stack.client.simulate_get(f"/v1/runs/{run['id']}/attempts").json["items"]
+    assert attempt["outcome"] == "succeeded" and attempt["worker"] == "it-worker" and attempt["container_id"]
+    events = stack.client.simulate_get(f"/v1/runs/{run['id']}/events").json["items"]
+    assert [(e["from_state"], e["to_state"]) for e in events] == [(None, "queued"), ("queued", "running"), ("running", "succeeded")]
+    assert stack.containers_of(run["id"]) == []
+
+
+def test_nonzero_exit_fails_with_exit_code_and_error(stack):
+    run = stack.wait_state(stack.submit("fail", {"exit_code": 3})["id"])
+    assert run["state"] == "failed"
+    assert run["exit_code"] == 3
+    assert run["error"]["reason"] == "exit_code" and "3" in run["error"]["message"]
+    assert "fail: exiting with code 3" in stack.client.simulate_get(f"/v1/runs/{run['id']}/logs").text
+
+
+def test_run_past_its_timeout_is_killed_in_time_and_leaves_no_container(stack):
+    run = stack.submit("sleep", {"seconds": 60}, timeout_seconds=2)
+    done = stack.wait_state(run["id"], timeout=30)
+    assert done["state"] == "timed_out", done
+    assert done["error"]["reason"] == "timed_out"
+    took = parse_ts(done["finished_at"]) - parse_ts(done["started_at"])
+    assert took.total_seconds() <= 2 + 2, took
+    assert stack.containers_of(run["id"]) == []
+    [attempt] = stack.client.simulate_get(f"/v1/runs/{run['id']}/attempts").json["items"]
+    assert attempt["outcome"] == "timed_out"
+
+
+def test_memory_hog_is_oom_killed(stack):
+    run = stack.wait_state(stack.submit("hog", {"megabytes": 512})["id"], timeout=60)
+    assert run["state"] == "failed", run
+    assert run["error"]["reason"] == "oom_killed"
+    [attempt] = stack.client.simulate_get(f"/v1/runs/{run['id']}/attempts").json["items"]
+    assert attempt["outcome"] == "oom_killed"
+
+
+def test_image_not_matching_its_pin_is_refused_and_never_started(stack, sample_processors):
+    echo_repo = sample_processors["echo"]["image"].split("@")[0]
+    other_digest = sample_processors["sleep"]["image"].split("@")[1]
+    pins = {
+        "impostor": f"{echo_repo}@{other_digest}",  # a real digest, but not of this repository
+        "ghost": "sha256:" + "0" * 64,  # a local image id nobody has
+    }
+    for name, pin in pins.items():
+        stack.register(name, {"image": pin, "timeout_seconds": 10})
+        run = stack.wait_state(stack.submit(name)["id"])
+        assert run["state"] == "failed", run
+        assert run["error"]["reason"] == "image_refused"
+        assert pin.split("@")[-1] in run["error"]["message"] or "not present" in run["error"]["message"]
+        [attempt] = stack.client.simulate_get(f"/v1/runs/{run['id']}/attempts").json["items"]
+        assert attempt["container_id"] is None
+        assert stack.containers_of(run["id"]) == []
+
+
+def test_container_gets_the_contract_hardening_and_env(stack, sample_processors):
+    probe = (
+        "cat > /tmp/payload; id -u; touch /oops 2>/dev/null || echo ro-root; touch /tmp/ok && echo tmp-ok; "
+        "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; ls /sys/class/net; env | grep -E '^(DOCKYARD_|TRACEPARENT|GREETING)' | sort; "
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null; "
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null; echo DOCKYARD_RESULT $(cat /tmp/payload)"
+    )
+    stack.register(
+        "probe",
+        {
+            "image": sample_processors["echo"]["image"],
+            "command": ["/bin/sh", "-c", probe],
+            "timeout_seconds": 10,
+            "resources": {"memory_mb": 32, "pids": 20, "cpus": 0.5},
+            "env": {"GREETING": "hi"},
+        },
+    )
+    run = stack.wait_state(stack.submit("probe", {"k": "v"})["id"])
+    assert run["state"] == "succeeded", run
+    assert run["result"] == {"k": "v"}
+    lines = stack.client.simulate_get(f"/v1/runs/{run['id']}/logs").text.splitlines()
+    assert lines[0] == "65534"
+    assert "ro-root" in lines and "tmp-ok" in lines
+    assert "CapEff:\t0000000000000000" in lines and "NoNewPrivs:\t1" in lines
+    assert "lo" in lines and "eth0" not in lines
+    assert f"DOCKYARD_RUN_ID={run['id']}" in lines and "DOCKYARD_ATTEMPT=1" in lines and "DOCKYARD_PROCESSOR=probe" in lines
+    assert "GREETING=hi" in lines
+    assert any(re.fullmatch(r"TRACEPARENT=00-[0-9a-f]{32}-[0-9a-f]{16}-01", line) for line in lines)
+    assert lines.count(str(32 * 1024 * 1024)) == 2, "memory limit and memory+swap limit are both 32 MB"
+    assert "20" in lines
+
+
+def test_logs_are_readable_while_the_run_is_running(stack):
+    run = stack.submit("sleep", {"seconds": 4})
+    stack.wait_state(run["id"], {"running"})
+    wait_until(
+        lambda: "slept 1 of 4 seconds" in stack.client.simulate_get(f"/v1/runs/{run['id']}/logs").text,
+        timeout=10,
+        what="log lines while running",
+    )
+    assert stack.get(run["id"])["state"] == "running"
+    assert stack.wait_state(run["id"])["state"] == "succeeded"
+
+
+def test_critical_runs_start_before_low_ones_in_a_backlog(stack):
+    blocker = stack.submit("sleep", {"seconds": 3})
+    stack.wait_state(blocker["id"], {"running"})
+    low = [stack.submit("echo", {"i": i}, priority="low")["id"] for i in range(3)]
+    critical = [stack.submit("echo", {"i": i}, priority="critical")["id"] for i in range(3)]
+    finished = {run_id: stack.wait_state(run_id, timeout=60) for run_id in low + critical}
+    assert all(r["state"] == "succeeded" for r in finished.values())
+    last_critical = max(parse_ts(finished[i]["started_at"]) for i in critical)
+    first_low = min(parse_ts(finished[i]["started_at"]) for i in low)
+    assert last_critical < first_low, {i: finished[i]["started_at"] for i in low + critical}

@@ -1,0 +1,113 @@
+"""Storage behaviour checked on every database backend (imported by unit and integration tests)."""
+
+from __future__ import annotations
+
+import threading
+
+from storage import run_states
+from storage import runs as run_store
+from storage.migrations import migrate, pending
+from storage.models import RunEvent
+from storage.processors import put_processor
+
+PIN = "127.0.0.1:5000/dockyard/echo@sha256:" + "a" * 64
+
+
+def make_processor(name="echo"):
+    put_processor(
+        {
+            "name": name,
+            "image": PIN,
+            "command": None,
+            "timeout_seconds": 30,
+            "cpus": 0.5,
+            "memory_mb": 32,
+            "pids": 16,
+            "network": "none",
+            "env": {},
+            "queue": "runs",
+            "concurrency": None,
+            "retry": {},
+            "enabled": True,
+        }
+    )
+
+
+def make_run(**kw):
+    fields = {"processor": "echo", "queue": "runs", "priority": "normal", "payload": {"x": 1}, "labels": {}, "timeout_seconds": 30}
+    fields.update(kw)
+    return run_store.create_run(**fields)
+
+
+def check_migrate_twice_is_a_no_op(db):
+    assert migrate(db) == []
+    assert pending(db) == []
+
+
+def check_second_writer_loses(db, rounds=10):
+    make_processor()
+    for _ in range(rounds):
+        run = make_run()
+        assert run_states.transition(run.id, run_states.RUNNING) == "queued"
+        barrier = threading.Barrier(2)
+        results = {}
+
+        def write(target):
+            barrier.wait()
+            results[target] = run_states.transition(run.id, target, finished_at=None)
+            db.close()
+
+        threads = [threading.Thread(target=write, args=(t,)) for t in (run_states.CANCELLED, run_states.SUCCEEDED)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [t for t, previous in results.items() if previous == "running"]
+        assert len(winners) == 1, results
+        assert [v for v in results.values() if v is None] == [None]
+        assert run_store.get_run(run.id).state == winners[0]
+        terminal_events = RunEvent.select().where((RunEvent.run == run.id) & (RunEvent.to_state.in_(list(run_states.TERMINAL))))
+        assert terminal_events.count() == 1
+
+
+def check_illegal_transition_is_refused(db):
+    make_processor()
+    run = make_run()
+    assert run_states.transition(run.id, run_states.SUCCEEDED) is None
+    assert run_store.get_run(run.id).state == "queued"
+    assert run_states.transition(run.id, run_states.CANCELLED) == "queued"
+    assert run_states.transition(run.id, run_states.RUNNING) is None
+    events = [(e.from_state, e.to_state) for e in run_store.list_events(run.id)]
+    assert events == [(None, "queued"), ("queued", "cancelled")]
+
+
+def check_list_pages_newest_first(db):
+    make_processor()
+    ids = [make_run(labels={"team": "a" if i % 2 else "b"}).id for i in range(7)]
+    page, cursor = run_store.list_runs(limit=3)
+    seen = [r.id for r in page]
+    while cursor:
+        page, cursor = run_store.list_runs(limit=3, cursor=cursor)
+        seen += [r.id for r in page]
+    assert seen == list(reversed(ids))
+    team_a, _ = run_store.list_runs(labels={"team": "a"}, limit=50)
+    assert {r.id for r in team_a} == {ids[i] for i in range(7) if i % 2}
+
+
+def check_withdraw_only_removes_unpublished(db):
+    make_processor()
+    fresh = make_run()
+    published = make_run()
+    run_store.mark_published(published.id)
+    assert run_store.withdraw_unpublished(fresh.id)
+    assert not run_store.withdraw_unpublished(published.id)
+    assert [r.id for r in run_store.list_runs()[0]] == [published.id]
+
+
+CASES = [
+    check_migrate_twice_is_a_no_op,
+    check_second_writer_loses,
+    check_illegal_transition_is_refused,
+    check_list_pages_newest_first,
+    check_withdraw_only_removes_unpublished,
+]

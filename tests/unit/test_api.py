@@ -1,0 +1,181 @@
+"""The HTTP API over falcon's TestClient, a SQLite database and dramatiq's StubBroker."""
+
+import json
+
+import falcon.testing
+import pytest
+from dramatiq.brokers.stub import StubBroker
+
+from actors.dispatch import Dispatcher
+from tests.storage_cases import PIN, make_processor
+from web.app import create_app
+
+
+@pytest.fixture
+def broker():
+    broker = StubBroker()
+    broker.declare_queue("runs")
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def client(settings, sqlite_db, broker):
+    make_processor("echo")
+    return falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=Dispatcher(broker)))
+
+
+def submit(client, body, **kw):
+    return client.simulate_post("/v1/runs", body=json.dumps(body) if not isinstance(body, str) else body, **kw)
+
+
+def assert_problem(resp, status, field=None):
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    problem = resp.json
+    assert problem["status"] == status and problem["title"] and "detail" in problem
+    if field:
+        assert field in [e["field"] for e in problem["errors"]], problem
+
+
+def test_submit_creates_a_queued_run_and_publishes_its_id(client, broker):
+    resp = submit(client, {"processor": "echo", "payload": {"n": 1}, "priority": "critical", "labels": {"team": "data"}})
+    assert resp.status_code == 201, resp.text
+    run = resp.json
+    assert resp.headers["location"] == f"/v1/runs/{run['id']}"
+    assert run["state"] == "queued" and run["payload"] == {"n": 1} and run["timeout_seconds"] == 30
+    assert run["created_at"].endswith("Z")
+    [message] = list(broker.queues["runs"].queue)
+    decoded = json.loads(message)
+    assert decoded["args"] == [run["id"]]
+    assert decoded["options"]["broker_priority"] == 3
+    assert client.simulate_get(f"/v1/runs/{run['id']}").json["id"] == run["id"]
+    events = client.simulate_get(f"/v1/runs/{run['id']}/events").json["items"]
+    assert [e["to_state"] for e in events] == ["queued"]
+
+
+def test_refused_publish_leaves_no_run_behind(client, broker):
+    from dramatiq.errors import ConnectionClosed
+
+    def refuse(message, *, delay=None):
+        raise ConnectionClosed(Exception("reject-publish"))
+
+    broker.enqueue = refuse
+    resp = submit(client, {"processor": "echo"})
+    assert_problem(resp, 503)
+    assert resp.headers["retry-after"]
+    assert client.simulate_get("/v1/runs").json["items"] == []
+
+
+def test_unknown_processor_is_404(client):
+    assert_problem(submit(client, {"processor": "nope"}), 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"processor": "echo", "priority": "urgent"}, "priority"),
+        ({"processor": "echo", "timeout_seconds": 0}, "timeout_seconds"),
+        ({"processor": "echo", "timeout_seconds": "10"}, "timeout_seconds"),
+        ({"processor": "echo", "timeout_seconds": 31}, "timeout_seconds"),
+        ({"processor": "echo", "labels": {"a": 1}}, "labels"),
+        ({"processor": "echo", "colour": "red"}, "colour"),
+        ({}, "processor"),
+        ([1, 2], "body"),
+    ],
+)
+def test_bad_fields_are_422_naming_the_field(client, body, field):
+    assert_problem(submit(client, body), 422, field)
+
+
+def test_oversized_payload_is_413(client, settings):
+    big = "x" * (settings.max_payload_bytes + 1)
+    assert_problem(submit(client, {"processor": "echo", "payload": big}), 413, "payload")
+
+
+def test_oversized_body_is_413(client, settings):
+    assert_problem(submit(client, "[" + "1," * settings.max_payload_bytes * 2 + "1]"), 413)
+
+
+@pytest.mark.parametrize("body", ["{not json", "", "   "])
+def test_malformed_or_missing_json_is_400(client, body):
+    assert_problem(submit(client, body), 400)
+
+
+def test_non_json_content_type_is_415(client):
+    assert_problem(submit(client, "processor=echo", headers={"Content-Type": "text/plain"}), 415)
+
+
+def test_disabled_processor_is_422(client):
+    client.simulate_put("/v1/processors/echo", json={"image": PIN, "enabled": False})
+    assert_problem(submit(client, {"processor": "echo"}), 422, "processor")
+
+
+def test_list_filters_and_paginates(client):
+    ids = [submit(client, {"processor": "echo", "labels": {"i": str(i)}}).json["id"] for i in range(5)]
+    first = client.simulate_get("/v1/runs", params={"limit": 2}).json
+    second = client.simulate_get("/v1/runs", params={"limit": 2, "cursor": first["next_cursor"]}).json
+    assert [r["id"] for r in first["items"] + second["items"]] == list(reversed(ids))[:4]
+    by_label = client.simulate_get("/v1/runs", params={"label": "i:3"}).json["items"]
+    assert [r["id"] for r in by_label] == [ids[3]]
+    assert client.simulate_get("/v1/runs", params={"state": "running"}).json["items"] == []
+    assert_problem(client.simulate_get("/v1/runs", params={"state": "sleeping"}), 422, "state")
+    assert_problem(client.simulate_get("/v1/runs", params={"limit": 0}), 422, "limit")
+    assert_problem(client.simulate_get("/v1/runs", params={"cursor": "garbage!"}), 422, "cursor")
+
+
+def test_unknown_run_is_404_everywhere(client):
+    for path in ("", "/attempts", "/events", "/logs"):
+        assert_problem(client.simulate_get(f"/v1/runs/nope{path}"), 404)
+
+
+def test_logs_are_plain_text(client):
+    run_id = submit(client, {"processor": "echo"}).json["id"]
+    from storage.runs import append_log
+
+    append_log(run_id, 1, "line one\n")
+    append_log(run_id, 1, "line two\n")
+    resp = client.simulate_get(f"/v1/runs/{run_id}/logs")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    assert resp.text == "line one\nline two\n"
+    assert client.simulate_get(f"/v1/runs/{run_id}/logs", params={"attempt": 2}).text == ""
+
+
+def test_put_processor_creates_then_replaces(client):
+    body = {"image": PIN, "timeout_seconds": 10, "resources": {"memory_mb": 64}}
+    created = client.simulate_put("/v1/processors/thing", json=body)
+    assert created.status_code == 201 and created.json["resources"]["memory_mb"] == 64
+    replaced = client.simulate_put("/v1/processors/thing", json={**body, "timeout_seconds": 20})
+    assert replaced.status_code == 200 and replaced.json["timeout_seconds"] == 20
+    assert client.simulate_get("/v1/processors/thing").json["timeout_seconds"] == 20
+    assert "thing" in [p["name"] for p in client.simulate_get("/v1/processors").json["items"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"image": "127.0.0.1:5000/dockyard/echo:latest"}, "image"),
+        ({"image": "busybox"}, "image"),
+        ({}, "image"),
+        ({"image": PIN, "timeout_seconds": 10**9}, "timeout_seconds"),
+        ({"image": PIN, "resources": {"memory_mb": 1}}, "resources.memory_mb"),
+        ({"image": PIN, "network": "internet"}, "network"),
+        ({"image": PIN, "env": {"DOCKYARD_RUN_ID": "x"}}, "env"),
+        ({"image": PIN, "command": "echo hi"}, "command"),
+    ],
+)
+def test_bad_processor_specs_are_422_naming_the_field(client, body, field):
+    assert_problem(client.simulate_put("/v1/processors/thing", json=body), 422, field)
+
+
+def test_health_readiness_and_openapi(client):
+    assert client.simulate_get("/healthz").json == {"status": "ok"}
+    assert client.simulate_get("/readyz").status_code == 200
+    doc = client.simulate_get("/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+    assert {"/v1/runs", "/v1/runs/{run_id}", "/v1/runs/{run_id}/logs", "/v1/processors/{name}"} <= set(doc["paths"])
+    assert client.simulate_get("/metrics").status_code == 200
+
+
+def test_unknown_path_is_problem_json(client):
+    assert_problem(client.simulate_get("/v2/nothing"), 404)

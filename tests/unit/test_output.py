@@ -1,0 +1,72 @@
+from actors.output import STDERR, STDOUT, OutputCapture
+
+
+def capture(max_log_bytes=1000, max_result_bytes=100, tail_bytes=20):
+    stored = []
+    return OutputCapture(stored.append, max_log_bytes=max_log_bytes, max_result_bytes=max_result_bytes, tail_bytes=tail_bytes), stored
+
+
+def test_last_result_line_on_stdout_wins():
+    c, _ = capture()
+    c.feed(STDOUT, b'DOCKYARD_RESULT {"a": 1}\nlog\nDOCKYARD_RESU')
+    c.feed(STDOUT, b'LT {"b": 2}\n')
+    c.finish()
+    assert c.result() == ({"b": 2}, None)
+
+
+def test_result_line_on_stderr_is_ignored():
+    c, _ = capture()
+    c.feed(STDERR, b'DOCKYARD_RESULT {"a": 1}\n')
+    c.finish()
+    assert c.result() == (None, None)
+
+
+def test_unterminated_last_line_counts():
+    c, _ = capture()
+    c.feed(STDOUT, b"DOCKYARD_RESULT [1, 2]")
+    c.finish()
+    assert c.result() == ([1, 2], None)
+
+
+def test_bad_or_oversized_result_is_explained():
+    c, _ = capture()
+    c.feed(STDOUT, b"DOCKYARD_RESULT {nope\n")
+    c.finish()
+    value, problem = c.result()
+    assert value is None and "not JSON" in problem
+    c, _ = capture(max_result_bytes=5)
+    c.feed(STDOUT, b'DOCKYARD_RESULT "long string"\n')
+    c.finish()
+    value, problem = c.result()
+    assert value is None and "larger than 5 bytes" in problem
+
+
+def test_logs_are_capped_with_one_notice_and_tail_keeps_going():
+    c, stored = capture(max_log_bytes=10, tail_bytes=5)
+    c.feed(STDOUT, b"0123456789abcdef")
+    c.feed(STDERR, b"more output")
+    c.finish()
+    text = "".join(stored)
+    assert text.startswith("0123456789\n[dockyard] log truncated at 10 bytes")
+    assert "more" not in text
+    assert c.tail == "utput"
+    assert c.truncated
+
+
+def test_utf8_split_across_frames_is_decoded():
+    c, stored = capture()
+    data = "héllo\n".encode()
+    c.feed(STDOUT, data[:2])
+    c.feed(STDOUT, data[2:])
+    c.finish()
+    assert "".join(stored) == "héllo\n"
+
+
+def test_flush_only_sends_new_text():
+    c, stored = capture()
+    c.feed(STDOUT, b"a")
+    c.flush()
+    c.flush()
+    c.feed(STDOUT, b"b")
+    c.flush()
+    assert stored == ["a", "b"]

@@ -1,0 +1,36 @@
+import pytest
+
+from settings import Settings, SettingsError
+
+
+def test_defaults_use_sqlite_and_local_rabbitmq():
+    s = Settings.from_env({})
+    assert s.database_url.startswith("sqlite:///")
+    assert s.broker_url.startswith("amqp://")
+    assert s.default_queue == "runs"
+
+
+def test_reads_prefixed_values_with_types():
+    s = Settings.from_env({"DOCKYARD_WORKER_THREADS": "4", "DOCKYARD_DEFAULT_CPUS": "0.5", "PATH": "/bin"})
+    assert s.worker_threads == 4
+    assert s.default_cpus == 0.5
+
+
+def test_unknown_key_fails_naming_it():
+    with pytest.raises(SettingsError, match="DOCKYARD_DATABSE_URL: unknown setting"):
+        Settings.from_env({"DOCKYARD_DATABSE_URL": "sqlite:///x.db"})
+
+
+def test_malformed_value_fails_naming_key():
+    with pytest.raises(SettingsError, match="DOCKYARD_WORKER_THREADS: expected int, got 'many'"):
+        Settings.from_env({"DOCKYARD_WORKER_THREADS": "many"})
+
+
+def test_nonsense_combination_is_refused():
+    with pytest.raises(SettingsError, match="DOCKYARD_DEFAULT_TIMEOUT_SECONDS"):
+        Settings.from_env({"DOCKYARD_DEFAULT_TIMEOUT_SECONDS": "100", "DOCKYARD_MAX_TIMEOUT_SECONDS": "10"})
+
+
+def test_empty_value_is_refused():
+    with pytest.raises(SettingsError, match="DOCKYARD_BROKER_URL: must not be empty"):
+        Settings.from_env({"DOCKYARD_BROKER_URL": ""})
