@@ -52,9 +52,9 @@ def check_second_writer_loses(db, rounds=10):
         barrier = threading.Barrier(2)
         results = {}
 
-        def write(target):
+        def write(target, run_id=run.id, barrier=barrier, results=results):
             barrier.wait()
-            results[target] = run_states.transition(run.id, target, finished_at=None)
+            results[target] = run_states.transition(run_id, target, finished_at=None)
             db.close()
 
         threads = [threading.Thread(target=write, args=(t,)) for t in (run_states.CANCELLED, run_states.SUCCEEDED)]
