@@ -1,0 +1,121 @@
+"""The Procfile's processes as real processes (gunicorn, dramatiq, scheduler), driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.conftest import required_env, unique, wait_until
+from tests.integration.conftest import delete_queues
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+
+
+def procfile() -> dict[str, str]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def procs(tmp_path):
+    broker_url = required_env("DOCKYARD_BROKER_URL")
+    manifest = required_env("TEST_PROCESSORS_MANIFEST")
+    port = free_port()
+    queue = unique("e2e_runs")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")},
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "DOCKYARD_DATABASE_URL": f"sqlite:///{tmp_path}/dockyard.db",
+        "DOCKYARD_BROKER_URL": broker_url,
+        "DOCKYARD_DEFAULT_QUEUE": queue,
+        "DOCKYARD_WORKER_THREADS": "2",
+    }
+    commands = procfile()
+    assert set(commands) >= {"release", "web", "worker", "scheduler"}
+    subprocess.run(["bash", "-c", commands["release"]], env=env, cwd=ROOT, check=True, timeout=60)
+    subprocess.run([BIN / "dockyard", "processors", "apply", manifest], env=env, cwd=ROOT, check=True, timeout=60)
+    started = {}
+    for name in ("web", "worker", "scheduler"):
+        log = open(tmp_path / f"{name}.log", "wb")
+        started[name] = subprocess.Popen(
+            ["bash", "-c", f"exec {commands[name]}"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready():
+        try:
+            return requests.get(f"{base}/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(ready, timeout=60, interval=0.25, what="web /readyz")
+        yield {"base": base, "procs": started, "env": env, "logs": tmp_path}
+    finally:
+        for proc in started.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        delete_queues(broker_url, queue)
+
+
+def logs_of(procs, name: str) -> str:
+    return (procs["logs"] / f"{name}.log").read_text(errors="replace")[-3000:]
+
+
+def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
+    base = procs["base"]
+    submitted = {
+        "echo": requests.post(f"{base}/v1/runs", json={"processor": "echo", "payload": {"via": "http"}}, timeout=10),
+        "fail": requests.post(f"{base}/v1/runs", json={"processor": "fail", "payload": {"exit_code": 4}}, timeout=10),
+    }
+    for resp in submitted.values():
+        assert resp.status_code == 201, resp.text
+
+    def finished(run_id):
+        run = requests.get(f"{base}/v1/runs/{run_id}", timeout=10).json()
+        return run if run["state"] not in ("queued", "running", "retrying") else None
+
+    echo = wait_until(lambda: finished(submitted["echo"].json()["id"]), timeout=60, what="echo run")
+    assert echo["state"] == "succeeded" and echo["result"] == {"via": "http"}, (echo, logs_of(procs, "worker"))
+    fail = wait_until(lambda: finished(submitted["fail"].json()["id"]), timeout=60, what="fail run")
+    assert fail["state"] == "failed" and fail["exit_code"] == 4
+
+    cli = subprocess.run(
+        [BIN / "dockyard", "runs", "--api-url", base, "submit", "echo", "--payload", '{"via": "cli"}', "--wait"],
+        env=procs["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert '"state": "succeeded"' in cli.stdout and '"via": "cli"' in cli.stdout
+
+    for name, proc in procs["procs"].items():
+        os.killpg(proc.pid, signal.SIGTERM)
+    for name, proc in procs["procs"].items():
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name} did not stop within 30 s of SIGTERM:\n{logs_of(procs, name)}")
+        assert code == 0, f"{name} exited {code}:\n{logs_of(procs, name)}"
