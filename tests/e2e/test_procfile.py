@@ -111,7 +111,7 @@ def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
     assert cli.returncode == 0, cli.stderr
     assert '"state": "succeeded"' in cli.stdout and '"via": "cli"' in cli.stdout
 
-    for name, proc in procs["procs"].items():
+    for proc in procs["procs"].values():
         os.killpg(proc.pid, signal.SIGTERM)
     for name, proc in procs["procs"].items():
         try:
