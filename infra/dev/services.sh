@@ -46,7 +46,8 @@ install() {
   [ -n "$PG_BIN" ] || missing+=(postgresql)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v curl >/dev/null || missing+=(curl ca-certificates)
-  [ -x /bin/busybox ] && busybox --list 2>/dev/null | grep -qx mkfifo || missing+=(busybox-static)
+  # The sample images need a static busybox (nothing else is in them).
+  { [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" && /bin/busybox --list | grep -qx mkfifo; } || missing+=(busybox-static)
   if [ ${#missing[@]} -eq 0 ]; then say "system packages present"; return; fi
   [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
   say "installing ${missing[*]}"
