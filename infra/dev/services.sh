@@ -47,7 +47,7 @@ install() {
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v curl >/dev/null || missing+=(curl ca-certificates)
   # The sample images need a static busybox (nothing else is in them).
-  { [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" && /bin/busybox --list | grep -qx mkfifo; } || missing+=(busybox-static)
+  { [ -x /bin/busybox ] && { ldd /bin/busybox 2>&1 || true; } | grep -q "not a dynamic" && /bin/busybox --list | grep -qx mkfifo; } || missing+=(busybox-static)
   if [ ${#missing[@]} -eq 0 ]; then say "system packages present"; return; fi
   [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
   say "installing ${missing[*]}"
