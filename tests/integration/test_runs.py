@@ -127,3 +127,13 @@ def test_critical_runs_start_before_low_ones_in_a_backlog(stack):
     last_critical = max(parse_ts(finished[i]["started_at"]) for i in critical)
     first_low = min(parse_ts(finished[i]["started_at"]) for i in low)
     assert last_critical < first_low, {i: finished[i]["started_at"] for i in low + critical}
+
+
+def test_follow_streams_logs_until_the_run_ends(stack):
+    run = stack.submit("sleep", {"seconds": 2})
+    stack.wait_state(run["id"], {"running"})
+    resp = stack.client.simulate_get(f"/v1/runs/{run['id']}/logs", params={"follow": "true"})
+    assert resp.status_code == 200
+    assert "slept 0 of 2 seconds" in resp.text and "slept 1 of 2 seconds" in resp.text
+    assert 'DOCKYARD_RESULT {"slept_seconds": 2}' in resp.text
+    assert stack.get(run["id"])["state"] == "succeeded"
