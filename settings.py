@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 PREFIX = "DOCKYARD_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -46,6 +47,11 @@ class Settings:
     default_cpus: float = 1.0
     default_pids: int = 128
     log_level: str = "INFO"
+    # RabbitMQ's consumer_timeout (infra/rabbitmq/rabbitmq.conf): a delivery
+    # held unacked longer than this is redelivered.
+    broker_consumer_timeout_seconds: int = 10800
+    # The longest retry backoff a processor may ask for.
+    max_backoff_seconds: int = 3600
     # Where the CLI's user commands send requests.
     api_url: str = "http://127.0.0.1:8000"
 
@@ -79,12 +85,26 @@ class Settings:
             "container_tmpfs_mb",
             "default_memory_mb",
             "default_pids",
+            "log_tail_bytes",
+            "broker_consumer_timeout_seconds",
+            "max_backoff_seconds",
         ]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: must be greater than 0")
         if self.default_cpus <= 0:
             raise SettingsError(f"{PREFIX}DEFAULT_CPUS: must be greater than 0")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"{PREFIX}LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}")
+        # NOTE: a delivery stays unacked for a whole run (and a retry's whole
+        # backoff); past consumer_timeout RabbitMQ closes the channel and
+        # redelivers, so the longest run plus the longest backoff must fit.
+        if self.max_timeout_seconds + self.max_backoff_seconds >= self.broker_consumer_timeout_seconds:
+            raise SettingsError(
+                f"{PREFIX}MAX_TIMEOUT_SECONDS ({self.max_timeout_seconds}) + {PREFIX}MAX_BACKOFF_SECONDS ({self.max_backoff_seconds}) "
+                f"must stay below {PREFIX}BROKER_CONSUMER_TIMEOUT_SECONDS ({self.broker_consumer_timeout_seconds}), "
+                "RabbitMQ's consumer_timeout; raise consumer_timeout in rabbitmq.conf first"
+            )
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError(f"{PREFIX}DEFAULT_TIMEOUT_SECONDS: must not exceed DOCKYARD_MAX_TIMEOUT_SECONDS")
 

@@ -88,8 +88,12 @@ class Executor:
         """Return (verdict, container id, exit code, result) for one attempt."""
         try:
             processor = get_processor(run.processor)
+        except NotFound as exc:
+            capture.note(f"refused: {exc}")
+            return Verdict("failed", run_states.FAILED, "processor_missing", str(exc)), None, None, None
+        try:
             image = resolve_pinned_image(self.client, processor.image)
-        except (ImageRefused, NotFound) as exc:
+        except ImageRefused as exc:
             capture.note(f"refused: {exc}")
             log.error("run %s refused: %s", run.id, exc)
             return (

@@ -14,7 +14,8 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # repo@sha256:<64 hex> from a registry, or a local image id sha256:<64 hex>
 PINNED_IMAGE_RE = re.compile(r"^(?:[a-z0-9][a-z0-9._:/-]*@)?sha256:[0-9a-f]{64}$")
-NETWORKS = ("none", "bridge", "host")
+# "host" is deliberately absent: a processor never shares the worker's network stack.
+NETWORKS = ("none", "bridge")
 SPEC_FIELDS = {
     "image",
     "command",
@@ -140,8 +141,7 @@ def parse_processor_spec(name: str, body: Any, settings: Settings) -> dict:
     for unknown in sorted(set(retry) - set(RETRY_DEFAULTS)):
         errors.append((f"retry.{unknown}", "unknown field"))
     retry = {**RETRY_DEFAULTS, **retry}
-    if not _is_int(retry["max_attempts"]) or not 1 <= retry["max_attempts"] <= 100:
-        errors.append(("retry.max_attempts", "must be an integer from 1 to 100"))
+    errors.extend(_retry_errors(retry, settings))
 
     enabled = body.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -164,6 +164,26 @@ def parse_processor_spec(name: str, body: Any, settings: Settings) -> dict:
         "retry": retry,
         "enabled": enabled,
     }
+
+
+def _retry_errors(retry: dict, settings: Settings) -> list[tuple[str, str]]:
+    errors = []
+    if not _is_int(retry["max_attempts"]) or not 1 <= retry["max_attempts"] <= 100:
+        errors.append(("retry.max_attempts", "must be an integer from 1 to 100"))
+    low, high = retry["backoff_min_seconds"], retry["backoff_max_seconds"]
+    if not _is_number(low) or low < 0:
+        errors.append(("retry.backoff_min_seconds", "must be a number >= 0"))
+    if not _is_number(high) or high > settings.max_backoff_seconds:
+        errors.append(("retry.backoff_max_seconds", f"must be a number up to {settings.max_backoff_seconds}"))
+    elif _is_number(low) and high < low:
+        errors.append(("retry.backoff_max_seconds", "must not be below retry.backoff_min_seconds"))
+    for flag in ("jitter", "retry_on_timeout"):
+        if not isinstance(retry[flag], bool):
+            errors.append((f"retry.{flag}", "must be true or false"))
+    codes = retry["retry_on_exit_codes"]
+    if not isinstance(codes, list) or not all(_is_int(c) and 1 <= c <= 255 for c in codes):
+        errors.append(("retry.retry_on_exit_codes", "must be a list of exit codes from 1 to 255"))
+    return errors
 
 
 def put_processor(fields: dict) -> tuple[Processor, bool]:

@@ -99,7 +99,7 @@ def build_document() -> dict:
                     "pids": {"type": "integer"},
                 },
             },
-            "network": {"type": "string", "enum": ["none", "bridge", "host"]},
+            "network": {"type": "string", "enum": ["none", "bridge"]},
             "env": {"type": "object", "additionalProperties": {"type": "string"}},
             "queue": {"type": "string"},
             "concurrency": {"type": ["integer", "null"], "minimum": 1},
@@ -107,6 +107,34 @@ def build_document() -> dict:
             "enabled": {"type": "boolean"},
             "created_at": TIMESTAMP,
             "updated_at": TIMESTAMP,
+        },
+    }
+    attempt = {
+        "type": "object",
+        "required": ["number", "outcome", "started_at"],
+        "properties": {
+            "number": {"type": "integer"},
+            "outcome": {
+                "type": ["string", "null"],
+                "enum": [None, "succeeded", "failed", "timed_out", "oom_killed", "cancelled", "infrastructure_error", "worker_lost"],
+            },
+            "exit_code": {"type": ["integer", "null"]},
+            "worker": {"type": ["string", "null"]},
+            "container_id": {"type": ["string", "null"]},
+            "log_tail": {"type": ["string", "null"]},
+            "started_at": TIMESTAMP,
+            "finished_at": TIMESTAMP,
+        },
+    }
+    event = {
+        "type": "object",
+        "required": ["to_state", "at"],
+        "properties": {
+            "from_state": {"type": ["string", "null"]},
+            "to_state": {"type": "string", "enum": list(STATES)},
+            "reason": {"type": ["string", "null"]},
+            "message": {"type": ["string", "null"]},
+            "at": TIMESTAMP,
         },
     }
     problem = {
@@ -141,6 +169,8 @@ def build_document() -> dict:
             "schemas": {
                 "Run": run,
                 "RunRequest": run_request,
+                "Attempt": attempt,
+                "Event": event,
                 "Processor": processor,
                 "Problem": problem,
             },
@@ -149,18 +179,10 @@ def build_document() -> dict:
             "/v1/runs": {
                 "post": {
                     "summary": "Submit a run",
-                    "parameters": [
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        }
-                    ],
                     "requestBody": {"required": True, **_json(_ref("RunRequest"))},
                     "responses": {
                         "201": {"description": "Created", **_json(_ref("Run"))},
-                        **_errors(400, 404, 413, 422, 429, 503),
+                        **_errors(400, 404, 413, 415, 422, 503),
                     },
                 },
                 "get": {
@@ -230,7 +252,7 @@ def build_document() -> dict:
                     "responses": {
                         "200": {
                             "description": "Attempts",
-                            **_json(items({"type": "object"})),
+                            **_json(items(_ref("Attempt"))),
                         },
                         **_errors(404),
                     },
@@ -243,7 +265,7 @@ def build_document() -> dict:
                     "responses": {
                         "200": {
                             "description": "Events",
-                            **_json(items({"type": "object"})),
+                            **_json(items(_ref("Event"))),
                         },
                         **_errors(404),
                     },
@@ -318,7 +340,7 @@ def build_document() -> dict:
                     "responses": {
                         "200": {"description": "Replaced", **_json(_ref("Processor"))},
                         "201": {"description": "Created", **_json(_ref("Processor"))},
-                        **_errors(400, 413, 422),
+                        **_errors(400, 413, 415, 422),
                     },
                 },
             },

@@ -47,6 +47,7 @@ def attempt_json(a: RunAttempt) -> dict:
         "exit_code": a.exit_code,
         "worker": a.worker,
         "container_id": a.container_id,
+        "log_tail": a.log_tail,
         "started_at": timestamp(a.started_at),
         "finished_at": timestamp(a.finished_at),
     }

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-STATE=${DOCKYARD_STATE_DIR:-/var/tmp/dockyard-services}
+STATE=${SERVICES_STATE_DIR:-/var/tmp/dockyard-services}
 AMQP_PORT=${AMQP_PORT:-5672}
 PG_PORT=${PG_PORT:-5433}
 REGISTRY_PORT=${REGISTRY_PORT:-5000}

@@ -179,3 +179,30 @@ def test_health_readiness_and_openapi(client):
 
 def test_unknown_path_is_problem_json(client):
     assert_problem(client.simulate_get("/v2/nothing"), 404)
+
+
+@pytest.mark.parametrize(
+    ("retry", "field"),
+    [
+        ({"max_attempts": 0}, "retry.max_attempts"),
+        ({"backoff_min_seconds": "x"}, "retry.backoff_min_seconds"),
+        ({"backoff_min_seconds": 10, "backoff_max_seconds": 5}, "retry.backoff_max_seconds"),
+        ({"backoff_max_seconds": 10**6}, "retry.backoff_max_seconds"),
+        ({"jitter": "yes"}, "retry.jitter"),
+        ({"retry_on_exit_codes": [0]}, "retry.retry_on_exit_codes"),
+        ({"retry_on_timeout": 1}, "retry.retry_on_timeout"),
+        ({"retries": 3}, "retry.retries"),
+    ],
+)
+def test_bad_retry_policies_are_422_naming_the_field(client, retry, field):
+    assert_problem(client.simulate_put("/v1/processors/thing", json={"image": PIN, "retry": retry}), 422, field)
+
+
+def test_host_network_is_refused(client):
+    assert_problem(client.simulate_put("/v1/processors/thing", json={"image": PIN, "network": "host"}), 422, "network")
+
+
+def test_openapi_document_is_valid_openapi(client):
+    from openapi_spec_validator import validate
+
+    validate(client.simulate_get("/openapi.json").json)

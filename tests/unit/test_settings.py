@@ -34,3 +34,17 @@ def test_nonsense_combination_is_refused():
 def test_empty_value_is_refused():
     with pytest.raises(SettingsError, match="DOCKYARD_BROKER_URL: must not be empty"):
         Settings.from_env({"DOCKYARD_BROKER_URL": ""})
+
+
+def test_runs_longer_than_rabbitmq_consumer_timeout_are_refused():
+    with pytest.raises(SettingsError, match="consumer_timeout"):
+        Settings.from_env({"DOCKYARD_MAX_TIMEOUT_SECONDS": "10000"})
+    ok = Settings.from_env({"DOCKYARD_MAX_TIMEOUT_SECONDS": "10000", "DOCKYARD_BROKER_CONSUMER_TIMEOUT_SECONDS": "20000"})
+    assert ok.max_timeout_seconds == 10000
+
+
+def test_log_level_and_tail_are_checked():
+    with pytest.raises(SettingsError, match="DOCKYARD_LOG_LEVEL"):
+        Settings.from_env({"DOCKYARD_LOG_LEVEL": "LOUD"})
+    with pytest.raises(SettingsError, match="DOCKYARD_LOG_TAIL_BYTES"):
+        Settings.from_env({"DOCKYARD_LOG_TAIL_BYTES": "0"})
