@@ -111,8 +111,11 @@ def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
     assert cli.returncode == 0, cli.stderr
     assert '"state": "succeeded"' in cli.stdout and '"via": "cli"' in cli.stdout
 
+    # SIGTERM to each main process, as `docker stop` and Kubernetes do.
+    # NOTE: not to the process group: dramatiq's main process relays SIGTERM
+    # to its workers, and a worker that gets a second one is killed (exit 1).
     for proc in procs["procs"].values():
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
     for name, proc in procs["procs"].items():
         try:
             code = proc.wait(timeout=30)
