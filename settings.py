@@ -132,3 +132,11 @@ def _parse(key: str, raw: str, f: dataclasses.Field):
     if not raw:
         raise SettingsError(f"{key}: must not be empty")
     return raw
+
+
+def configure_logging(settings: Settings) -> None:
+    """Entry points call this once: one format, and pika's per-connection chatter kept to warnings."""
+    import logging
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)

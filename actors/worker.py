@@ -6,8 +6,6 @@ the actors; nothing else in actors/ does any of that.
 
 from __future__ import annotations
 
-import logging
-
 import docker
 import dramatiq
 
@@ -15,11 +13,11 @@ from actors.broker import create_broker
 from actors.containers import ContainerRunner
 from actors.execution import Executor
 from actors.runs import declare_run_actor
-from settings import Settings
+from settings import Settings, configure_logging
 from storage.database import open_database
 
 settings = Settings.from_env()
-logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+configure_logging(settings)
 open_database(settings.database_url, pool_size=settings.database_pool_size)
 broker = create_broker(settings)
 dramatiq.set_broker(broker)

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from settings import Settings
+from settings import Settings, configure_logging
 from storage.database import open_database
 
 log = logging.getLogger("scheduling")
@@ -19,7 +19,7 @@ log = logging.getLogger("scheduling")
 
 def main() -> int:
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     db = open_database(settings.database_url, pool_size=2)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

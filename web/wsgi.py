@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from actors.dispatch import create_dispatcher
-from settings import Settings
+from settings import Settings, configure_logging
 from storage.database import open_database
 from web.app import create_app
 
 settings = Settings.from_env()
-logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+configure_logging(settings)
 db = open_database(settings.database_url, pool_size=settings.database_pool_size)
 app = create_app(settings, db=db, dispatcher=create_dispatcher(settings))
