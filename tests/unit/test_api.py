@@ -206,3 +206,15 @@ def test_openapi_document_is_valid_openapi(client):
     from openapi_spec_validator import validate
 
     validate(client.simulate_get("/openapi.json").json)
+
+
+def test_readyz_names_the_broker_when_it_does_not_answer(settings, sqlite_db):
+    from actors.broker import create_broker
+
+    # Nothing listens on port 9 of loopback: the connection is refused at once.
+    broker = create_broker(settings.replace(broker_url="amqp://guest:guest@127.0.0.1:9/%2F?connection_attempts=1"))
+    client = falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=Dispatcher(broker)))
+    resp = client.simulate_get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json["down"] == ["broker"]
+    assert client.simulate_get("/healthz").status_code == 200
