@@ -3,13 +3,17 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv services-install lint unit clean
+.PHONY: run test bench venv services-install lint unit clean
 
 run: venv services-install
 	infra/dev/run.sh
 
 test: venv services-install
 	infra/dev/test.sh
+
+# Benchmarks (print figures; see docs/performance.md).
+bench: venv services-install
+	infra/dev/bench.sh
 
 venv: $(VENV)/.installed
 

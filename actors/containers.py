@@ -93,7 +93,8 @@ class ContainerRunner:
         create, host = container_options(spec)
         try:
             created = self.client.api.create_container(**create, host_config=self.client.api.create_host_config(**host))
-            container = self.client.containers.get(created["Id"])
+            # No inspect round trip: start, wait, kill and remove need only the id.
+            container = self.client.containers.prepare_model({"Id": created["Id"]})
         except docker.errors.ImageNotFound as exc:
             raise InfrastructureError(f"image vanished before create: {exc}") from exc
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:

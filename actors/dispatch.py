@@ -5,7 +5,10 @@ web/, scheduling/ and cli/ submit runs only through `Dispatcher.submit`.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
 
 import dramatiq
 from dramatiq import Message
@@ -14,6 +17,7 @@ from dramatiq.errors import BrokerConnectionError
 from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, broker_answers, create_broker
 from settings import Settings
 from storage import runs as run_store
+from storage.database import database
 from storage.models import Run
 
 log = logging.getLogger(__name__)
@@ -34,9 +38,59 @@ def run_message(run: Run) -> Message:
     )
 
 
+class PublishedMarks:
+    """Records `published_at` for confirmed runs in batches, off the request path.
+
+    A mark that is late or lost (process killed, database down) only means
+    the outbox republishes that run later, and a second message for a run
+    is dropped by the worker's claim: harmless.
+    """
+
+    MAX_PENDING = 100_000
+    BATCH = 500
+
+    def __init__(self, interval_seconds: float = 0.05):
+        self.interval_seconds = interval_seconds
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, run_id: str) -> None:
+        with self._lock:
+            if len(self._pending) < self.MAX_PENDING:
+                self._pending.append(run_id)
+            if self._thread is None:
+                # Started on first use, so a process that forks after import gets its own.
+                self._thread = threading.Thread(target=self._loop, name="published-marks", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+
+    def flush(self) -> int:
+        """Write the pending marks now; return how many runs were marked."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        marked, opened_here = 0, database.is_closed()
+        try:
+            for start in range(0, len(pending), self.BATCH):
+                marked += run_store.mark_published(pending[start : start + self.BATCH])
+        except Exception:
+            log.warning("could not record %d published runs; the outbox will republish them", len(pending), exc_info=True)
+        finally:
+            if opened_here and not database.is_closed():
+                database.close()
+        return marked
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.interval_seconds)
+            if self._pending:
+                self.flush()
+
+
 class Dispatcher:
     def __init__(self, broker: dramatiq.Broker):
         self.broker = broker
+        self.marks = PublishedMarks()
 
     def publish(self, run: Run) -> None:
         """Publish a run's message and wait for the broker's confirm; raise QueueUnavailable if refused."""
@@ -44,7 +98,7 @@ class Dispatcher:
             self.broker.enqueue(run_message(run))
         except BrokerConnectionError as exc:
             raise QueueUnavailable(f"the broker did not accept the run: {exc}") from exc
-        run_store.mark_published(run.id)
+        self.marks.add(run.id)
 
     def submit(self, **fields) -> Run:
         """Insert a queued run and publish it; on a refused publish, withdraw the row and raise."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from urllib.parse import urlsplit
 
 import peewee
 from playhouse import db_url
+from playhouse.pool import PooledPostgresqlDatabase
 
 # Models bind to this proxy; an entry point points it at a real database.
 database = peewee.DatabaseProxy()
@@ -17,6 +19,45 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "synchronous": "normal",
 }
+
+
+# A pooled connection idle for longer than this is pinged before reuse.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+class PostgresPool(PooledPostgresqlDatabase):
+    """Peewee's Postgres pool, pinging only connections that sat idle.
+
+    Peewee pings (SELECT 1) every connection it hands out, under the pool's
+    lock: one extra round trip per API request, serialised across threads.
+    A connection returned less than PING_AFTER_IDLE_SECONDS ago was working
+    then; if the server went away since, its first query fails, psycopg2
+    marks it closed, and the pool discards it when it comes back.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._returned_at: dict[int, float] = {}
+        super().__init__(*args, **kwargs)
+
+    def _is_closed(self, conn) -> bool:
+        if conn.closed:
+            return True
+        returned = self._returned_at.get(self.conn_key(conn))
+        if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return False
+        return super()._is_closed(conn)
+
+    def _close(self, conn, close_conn=False):
+        key = self.conn_key(conn)
+        if close_conn:
+            self._returned_at.pop(key, None)
+        else:
+            self._returned_at[key] = time.monotonic()
+        super()._close(conn, close_conn)
+
+    def _close_raw(self, conn):
+        self._returned_at.pop(self.conn_key(conn), None)
+        super()._close_raw(conn)
 
 
 def open_database(url: str, *, pool_size: int = 10) -> peewee.Database:
@@ -31,9 +72,8 @@ def open_database(url: str, *, pool_size: int = 10) -> peewee.Database:
         # retried by busy_timeout) when another writer committed in between.
         db = db_url.connect(url, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     elif scheme in ("postgres", "postgresql", "postgres+pool", "postgresql+pool"):
-        pooled = "postgresql+pool" + url[len(scheme) :]
         # NOTE: stale_timeout recycles connections a restarted server has cut.
-        db = db_url.connect(pooled, max_connections=pool_size, stale_timeout=300, timeout=10)
+        db = PostgresPool(max_connections=pool_size, stale_timeout=300, timeout=10, **db_url.parse(url))
     else:
         raise ValueError(f"DOCKYARD_DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
     database.initialize(db)

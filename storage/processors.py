@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from typing import Any
 
 from settings import Settings
@@ -202,6 +204,34 @@ def get_processor(name: str) -> Processor:
     if processor is None:
         raise NotFound("processor", name)
     return processor
+
+
+class ProcessorCache:
+    """Processors as read at most `max_age_seconds` ago: the submit path's lookup.
+
+    A change made through this process is seen at once (`forget`); one made
+    elsewhere within `max_age_seconds`. Unknown names are never cached.
+    """
+
+    def __init__(self, max_age_seconds: float = 1.0, clock=time.monotonic):
+        self.max_age_seconds = max_age_seconds
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Processor]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Processor:
+        now = self.clock()
+        entry = self._entries.get(name)
+        if entry is not None and now - entry[0] < self.max_age_seconds:
+            return entry[1]
+        processor = get_processor(name)
+        with self._lock:
+            self._entries[name] = (now, processor)
+        return processor
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._entries.pop(name, None)
 
 
 def list_processors() -> list[Processor]:

@@ -12,7 +12,7 @@ import uuid
 from storage.database import database
 from storage.errors import InvalidSpec, NotFound
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
-from storage.run_states import QUEUED, record_created
+from storage.run_states import QUEUED, insert_queued
 
 PRIORITIES = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 MAX_PAGE = 200
@@ -25,15 +25,14 @@ def new_run_id() -> str:
 def create_run(**fields) -> Run:
     """Insert a queued run and its creation event in one transaction."""
     fields.setdefault("id", new_run_id())
-    now = utcnow()
-    with database.atomic():
-        run = Run.create(state=QUEUED, created_at=now, updated_at=now, **fields)
-        record_created(run)
-    return run
+    return insert_queued(**fields)
 
 
-def mark_published(run_id: str) -> None:
-    Run.update(published_at=utcnow()).where(Run.id == run_id).execute()
+def mark_published(run_ids: list[str]) -> int:
+    """Record that the broker confirmed these runs' messages; return how many rows changed."""
+    if not run_ids:
+        return 0
+    return Run.update(published_at=utcnow()).where(Run.id.in_(run_ids) & Run.published_at.is_null()).execute()
 
 
 def withdraw_unpublished(run_id: str) -> bool:

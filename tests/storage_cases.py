@@ -98,13 +98,26 @@ def check_withdraw_only_removes_unpublished(db):
     make_processor()
     fresh = make_run()
     published = make_run()
-    run_store.mark_published(published.id)
+    assert run_store.mark_published([published.id]) == 1
     assert run_store.withdraw_unpublished(fresh.id)
     assert not run_store.withdraw_unpublished(published.id)
     assert [r.id for r in run_store.list_runs()[0]] == [published.id]
 
 
+def check_created_run_reads_back_with_its_event(db):
+    make_processor()
+    run = make_run(payload={"nested": [1, "two"]}, labels={"team": "data"}, priority="high", max_attempts=3)
+    stored = run_store.get_run(run.id)
+    for field in ("id", "processor", "queue", "state", "priority", "payload", "labels", "timeout_seconds", "max_attempts", "attempts"):
+        assert getattr(stored, field) == getattr(run, field), field
+    assert stored.state == run_states.QUEUED and stored.published_at is None
+    assert abs((stored.created_at - run.created_at).total_seconds()) < 0.001
+    events = list(RunEvent.select().where(RunEvent.run == run.id))
+    assert [(e.from_state, e.to_state) for e in events] == [(None, run_states.QUEUED)]
+
+
 CASES = [
+    check_created_run_reads_back_with_its_event,
     check_migrate_twice_is_a_no_op,
     check_second_writer_loses,
     check_illegal_transition_is_refused,

@@ -7,6 +7,7 @@ import peewee
 
 from actors.dispatch import Dispatcher
 from settings import Settings
+from storage.processors import ProcessorCache
 from web.auth import TenantContext
 from web.connections import DatabaseConnection
 from web.errors import install_error_handlers
@@ -23,6 +24,8 @@ from web.runs import (
 
 
 def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
+    # One cache per app: a PUT through this app is seen by its submits at once.
+    processors = ProcessorCache()
     app = falcon.App(middleware=[DatabaseConnection(db), TenantContext()])
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
@@ -30,11 +33,11 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     app.add_route("/readyz", ReadyResource(db, dispatcher))
     app.add_route("/metrics", MetricsResource())
     app.add_route("/openapi.json", OpenApiResource())
-    app.add_route("/v1/runs", RunsResource(settings, dispatcher))
+    app.add_route("/v1/runs", RunsResource(settings, dispatcher, processors))
     app.add_route("/v1/runs/{run_id}", RunResource())
     app.add_route("/v1/runs/{run_id}/attempts", RunAttemptsResource())
     app.add_route("/v1/runs/{run_id}/events", RunEventsResource())
     app.add_route("/v1/runs/{run_id}/logs", RunLogsResource(settings))
     app.add_route("/v1/processors", ProcessorsResource())
-    app.add_route("/v1/processors/{name}", ProcessorResource(settings))
+    app.add_route("/v1/processors/{name}", ProcessorResource(settings, processors))
     return app

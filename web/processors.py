@@ -6,6 +6,7 @@ import falcon
 
 from settings import Settings
 from storage.processors import (
+    ProcessorCache,
     get_processor,
     list_processors,
     parse_processor_spec,
@@ -23,8 +24,9 @@ class ProcessorsResource:
 
 
 class ProcessorResource:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, cache: ProcessorCache):
         self.settings = settings
+        self.cache = cache
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         resp.media = processor_json(get_processor(name))
@@ -32,5 +34,6 @@ class ProcessorResource:
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         fields = parse_processor_spec(name, read_json_body(req, MAX_SPEC_BYTES), self.settings)
         processor, created = put_processor(fields)
+        self.cache.forget(name)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.media = processor_json(processor)

@@ -11,7 +11,7 @@ from actors.dispatch import Dispatcher
 from settings import Settings
 from storage import run_states
 from storage import runs as run_store
-from storage.processors import get_processor
+from storage.processors import ProcessorCache
 from web.errors import Problem, invalid
 from web.representations import attempt_json, event_json, run_json
 from web.requests import read_json_body
@@ -66,14 +66,15 @@ def parse_submission(body, settings: Settings) -> dict:
 
 
 class RunsResource:
-    def __init__(self, settings: Settings, dispatcher: Dispatcher):
+    def __init__(self, settings: Settings, dispatcher: Dispatcher, processors: ProcessorCache):
         self.settings = settings
         self.dispatcher = dispatcher
+        self.processors = processors
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json_body(req, self.settings.max_payload_bytes * 2 + 65_536)
         fields = parse_submission(body, self.settings)
-        processor = get_processor(fields["processor"])
+        processor = self.processors.get(fields["processor"])
         if not processor.enabled:
             raise invalid([("processor", f"{processor.name!r} is disabled")])
         timeout = fields["timeout_seconds"] or processor.timeout_seconds

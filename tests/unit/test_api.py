@@ -7,6 +7,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from actors.dispatch import Dispatcher
+from storage.models import Run
 from tests.storage_cases import PIN, make_processor
 from web.app import create_app
 
@@ -20,9 +21,14 @@ def broker():
 
 
 @pytest.fixture
-def client(settings, sqlite_db, broker):
+def dispatcher(broker):
+    return Dispatcher(broker)
+
+
+@pytest.fixture
+def client(settings, sqlite_db, dispatcher):
     make_processor("echo")
-    return falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=Dispatcher(broker)))
+    return falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=dispatcher))
 
 
 def submit(client, body, **kw):
@@ -52,6 +58,13 @@ def test_submit_creates_a_queued_run_and_publishes_its_id(client, broker):
     assert client.simulate_get(f"/v1/runs/{run['id']}").json["id"] == run["id"]
     events = client.simulate_get(f"/v1/runs/{run['id']}/events").json["items"]
     assert [e["to_state"] for e in events] == ["queued"]
+
+
+def test_confirmed_runs_are_marked_published_in_batches(client, dispatcher):
+    ids = [submit(client, {"processor": "echo"}).json["id"] for _ in range(3)]
+    dispatcher.marks.flush()  # what its thread does every 50 ms
+    assert Run.select().where(Run.id.in_(ids) & Run.published_at.is_null(False)).count() == 3
+    assert dispatcher.marks.flush() == 0
 
 
 def test_refused_publish_leaves_no_run_behind(client, broker):
@@ -107,6 +120,7 @@ def test_non_json_content_type_is_415(client):
 
 
 def test_disabled_processor_is_422(client):
+    assert submit(client, {"processor": "echo"}).status_code == 201  # the submit path has now cached "echo"
     client.simulate_put("/v1/processors/echo", json={"image": PIN, "enabled": False})
     assert_problem(submit(client, {"processor": "echo"}), 422, "processor")
 

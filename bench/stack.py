@@ -1,0 +1,207 @@
+"""A throwaway Dockyard for the benchmarks: a fresh Postgres database, its own
+queue, the sample processors, and real gunicorn / dramatiq processes.
+
+The services come from `infra/dev/services.sh up` (or `make bench`, which
+runs it): DOCKYARD_BROKER_URL, BENCH_POSTGRES_URL (or TEST_POSTGRES_URL)
+and BENCH_PROCESSORS_MANIFEST (default .dockyard/processors.yaml, written by
+infra/processors/build.sh) must be set or present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import docker
+import pika
+import psycopg2
+import requests
+import yaml
+
+from settings import Settings
+from storage.database import open_database
+from storage.migrations import migrate
+from storage.processors import parse_processor_spec, put_processor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+READY_DEADLINE_SECONDS = 30
+
+
+def need(*names: str) -> str:
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    sys.exit(f'bench: set {" or ".join(names)} (`eval "$(infra/dev/services.sh env)"` after `infra/dev/services.sh up`)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, round(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def machine_line() -> str:
+    """Machine and versions, for the figures to be comparable."""
+    import dramatiq
+    import falcon
+    import peewee
+
+    cpus = os.cpu_count()
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    try:
+        engine = docker.from_env().version().get("Version", "?")
+    except docker.errors.DockerException:
+        engine = "?"
+    return (
+        f"{cpus} cpus, {mem_gib:.0f} GiB, Linux {platform.release()}, Python {platform.python_version()}, "
+        f"falcon {falcon.__version__}, dramatiq {dramatiq.__version__}, peewee {peewee.__version__}, Docker {engine}"
+    )
+
+
+def cpu_seconds_by_command() -> dict[str, float]:
+    """CPU seconds used so far by every process on the machine, summed by command name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        name = {"beam.smp": "rabbitmq"}.get(name, name.split(":")[0])
+        totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
+def cpu_share_line(before: dict[str, float], after: dict[str, float], wall: float, top: int = 6) -> str:
+    """'name N%' for the heaviest commands between two samples (100% = one cpu)."""
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    heaviest = sorted(used.items(), key=lambda item: -item[1])[:top]
+    return ", ".join(f"{name} {seconds / wall * 100:.0f}%" for name, seconds in heaviest if seconds > 0)
+
+
+class Stack:
+    """Everything one benchmark needs; `with Stack() as s:` cleans up all of it."""
+
+    def __init__(self):
+        self.broker_url = need("DOCKYARD_BROKER_URL")
+        self.server_url = need("BENCH_POSTGRES_URL", "TEST_POSTGRES_URL")
+        self.manifest = os.environ.get("BENCH_PROCESSORS_MANIFEST", os.path.join(ROOT, ".dockyard", "processors.yaml"))
+        self.name = f"bench_{uuid.uuid4().hex[:8]}"
+        self.database_url = f"{self.server_url.rsplit('/', 1)[0]}/{self.name}"
+        self.queue = self.name
+        self.processes: list[subprocess.Popen] = []
+        self.logs = os.path.join(ROOT, ".dockyard", "bench-logs")
+
+    def __enter__(self) -> Stack:
+        self._admin("CREATE DATABASE {}")
+        self.settings = Settings(database_url=self.database_url, broker_url=self.broker_url, default_queue=self.queue)
+        self.db = open_database(self.database_url, pool_size=4)
+        migrate(self.db)
+        self._register_processors()
+        os.makedirs(self.logs, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.db.close_all()
+        with contextlib.suppress(Exception):
+            connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
+            channel = connection.channel()
+            for queue in (self.queue, f"{self.queue}.DQ", f"{self.queue}.XQ"):
+                channel.queue_delete(queue)
+            connection.close()
+        self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+    def _admin(self, statement: str) -> None:
+        admin = psycopg2.connect(self.server_url)
+        admin.autocommit = True
+        admin.cursor().execute(statement.format(self.name))
+        admin.close()
+
+    def _register_processors(self) -> None:
+        if not os.path.exists(self.manifest):
+            sys.exit(f"bench: {self.manifest} is missing; run infra/processors/build.sh {self.manifest}")
+        with open(self.manifest) as fh:
+            for spec in yaml.safe_load(fh)["processors"]:
+                put_processor(parse_processor_spec(spec["name"], spec, self.settings))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+        env.update(
+            DOCKYARD_DATABASE_URL=self.database_url,
+            DOCKYARD_BROKER_URL=self.broker_url,
+            DOCKYARD_DEFAULT_QUEUE=self.queue,
+            DOCKYARD_LOG_LEVEL="WARNING",
+            PYTHONPATH=ROOT,
+        )
+        env.update(extra)
+        return env
+
+    def spawn(self, name: str, argv: list[str], **env: str) -> subprocess.Popen:
+        log = open(os.path.join(self.logs, f"{name}.log"), "w")
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(proc)
+        return proc
+
+    def start_web(self, *, workers: int, threads: int) -> str:
+        """gunicorn as the Procfile runs it, on a free loopback port; return its base URL."""
+        port = free_port()
+        argv = [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "web.wsgi:app",
+        ]
+        proc = self.spawn("web", argv, DOCKYARD_DATABASE_POOL_SIZE=str(threads))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + READY_DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                sys.exit(f"bench: gunicorn exited with {proc.returncode}; see {self.logs}/web.log")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    return url
+            time.sleep(0.2)
+        sys.exit(f"bench: gunicorn not ready within {READY_DEADLINE_SECONDS}s; see {self.logs}/web.log")
+
+    def start_worker(self, *, threads: int) -> subprocess.Popen:
+        """A dramatiq worker as the Procfile runs it (one process, prefetch = threads)."""
+        argv = [
+            os.path.join(os.path.dirname(sys.executable), "dramatiq"),
+            "actors.worker",
+            "--processes",
+            "1",
+            "--threads",
+            str(threads),
+        ]
+        return self.spawn("worker", argv, dramatiq_queue_prefetch=str(threads), DOCKYARD_WORKER_THREADS=str(threads))

@@ -1,0 +1,171 @@
+"""Open-loop submission benchmark: POST /v1/runs at a fixed rate.
+
+Starts gunicorn as the Procfile does (gthread workers) on a fresh Postgres
+database and its own RabbitMQ queue, with no worker consuming, then sends
+submissions on a fixed schedule whatever the server's pace (open loop: a slow
+answer does not slow the sender, and each latency is measured from the moment
+the request was due, so queueing in front of the server is counted).
+
+    python -m bench.submit [--rate 1000] [--seconds 10] [--web-workers 2] [--threads 8]
+
+Prints accepted/s, p50/p95/p99/max latency and errors, then checks that
+every accepted run has its row and its message in the queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import time
+from urllib.parse import urlsplit
+
+import pika
+
+from bench.stack import Stack, cpu_seconds_by_command, cpu_share_line, machine_line, percentile
+from storage.models import Run
+
+MAX_CONNECTIONS = 256
+
+
+class Client:
+    """A minimal HTTP/1.1 keep-alive client: enough for one POST shape, cheap enough not to be the bottleneck."""
+
+    def __init__(self, base_url: str, path: str):
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.path = path
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.open = 0
+        self.slots = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    async def post(self, body: bytes) -> int:
+        async with self.slots:
+            while self.idle:
+                reader, writer = self.idle.pop()
+                try:
+                    return await self._exchange(reader, writer, body)
+                except _StaleConnection:
+                    continue  # the server closed it while idle (keep-alive timeout): as any client, try another
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            self.open += 1
+            return await self._exchange(reader, writer, body)
+
+    async def _exchange(self, reader, writer, body: bytes) -> int:
+        head = f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        try:
+            writer.write(head.encode() + body)
+            header = await reader.readuntil(b"\r\n\r\n")
+            lines = header.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            fields = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            await reader.readexactly(int(fields.get("content-length", "0")))
+        except asyncio.IncompleteReadError as exc:
+            writer.close()
+            self.open -= 1
+            if not exc.partial:
+                raise _StaleConnection from exc
+            raise
+        except (OSError, ValueError):
+            writer.close()
+            self.open -= 1
+            raise
+        if fields.get("connection", "").lower() == "close":
+            writer.close()
+            self.open -= 1
+        else:
+            self.idle.append((reader, writer))
+        return status
+
+
+class _StaleConnection(Exception):
+    """A kept-alive connection closed before any byte of the answer."""
+
+
+async def drive(client: Client, rate: float, seconds: float, body: bytes) -> tuple[list[float], collections.Counter, float]:
+    """Send rate*seconds requests on schedule; return latencies of accepted ones, outcomes, and the wall time."""
+    latencies: list[float] = []
+    outcomes: collections.Counter = collections.Counter()
+    total = int(rate * seconds)
+    loop = asyncio.get_running_loop()
+
+    async def one(due: float) -> None:
+        try:
+            status = await client.post(body)
+        except Exception as exc:
+            outcomes[type(exc).__name__] += 1
+            return
+        outcomes[status] += 1
+        if status == 201:
+            latencies.append(loop.time() - due)
+
+    start = loop.time()
+    tasks = []
+    for i in range(total):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due)))
+    await asyncio.gather(*tasks)
+    return latencies, outcomes, loop.time() - start
+
+
+def queue_depth(broker_url: str, queue: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=1000, help="submissions per second to send (default 1000)")
+    parser.add_argument("--seconds", type=float, default=10, help="how long to send, after the warm-up (default 10)")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds sent first and not counted (default 2)")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (Procfile: WEB_CONCURRENCY=2)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (Procfile: 8)")
+    args = parser.parse_args()
+    body = json.dumps({"processor": "echo", "payload": {"n": 1}, "priority": "normal"}).encode()
+
+    with Stack() as stack:
+        url = stack.start_web(workers=args.web_workers, threads=args.threads)
+        print(f"machine: {machine_line()}")
+        print(f"gunicorn: {args.web_workers} workers x {args.threads} threads; Postgres; RabbitMQ queue {stack.queue}")
+
+        async def run() -> tuple:
+            client = Client(url, "/v1/runs")
+            warm = (await drive(client, args.rate, args.warmup, body))[1] if args.warmup > 0 else collections.Counter()
+            cpu0, machine0 = time.process_time(), cpu_seconds_by_command()
+            measured = await drive(client, args.rate, args.seconds, body)
+            machine = cpu_share_line(machine0, cpu_seconds_by_command(), measured[2])
+            return (*measured, time.process_time() - cpu0, client.open, warm.get(201, 0), machine)
+
+        latencies, outcomes, wall, client_cpu, connections, warm_accepted, machine = asyncio.run(run())
+        accepted = outcomes.get(201, 0)
+        errors = {str(k): v for k, v in outcomes.items() if k != 201}
+        sent = sum(outcomes.values())
+        print(f"offered: {args.rate:g}/s for {args.seconds:g}s ({sent} requests, after {args.warmup:g}s warm-up)")
+        print(f"accepted: {accepted} = {accepted / wall:.0f}/s; errors: {sum(errors.values())} {errors or ''}")
+        if latencies:
+            ms = [x * 1000 for x in latencies]
+            print(
+                f"latency ms: p50 {percentile(ms, 50):.1f}  p95 {percentile(ms, 95):.1f}  p99 {percentile(ms, 99):.1f}  max {max(ms):.1f}"
+            )
+        print(f"client: {connections} connections, {client_cpu / wall * 100:.0f}% of one cpu")
+        print(f"cpu (100% = one of {os.cpu_count()}): {machine}")
+        time.sleep(1)  # published marks are written in batches every 50 ms
+        rows = Run.select().count()
+        depth = queue_depth(stack.broker_url, stack.queue)
+        unpublished = Run.select().where(Run.published_at.is_null()).count()
+        print(
+            f"check: {accepted + warm_accepted} accepted (warm-up included): {rows} run rows, "
+            f"{unpublished} unpublished, {depth} messages in the queue"
+        )
+
+
+if __name__ == "__main__":
+    main()
