@@ -128,6 +128,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2, help="seconds sent first and not counted (default 2)")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (Procfile: WEB_CONCURRENCY=2)")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (Procfile: 8)")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="first send the same load to a request that does nothing (POST /healthz, answered 405) to show the HTTP layer's own cost",
+    )
     args = parser.parse_args()
     body = json.dumps({"processor": "echo", "payload": {"n": 1}, "priority": "normal"}).encode()
 
@@ -135,6 +140,17 @@ def main() -> None:
         url = stack.start_web(workers=args.web_workers, threads=args.threads)
         print(f"machine: {machine_line()}")
         print(f"gunicorn: {args.web_workers} workers x {args.threads} threads; Postgres; RabbitMQ queue {stack.queue}")
+
+        if args.floor:
+
+            async def floor() -> str:
+                client = Client(url, "/healthz")
+                await drive(client, args.rate, args.warmup, b"{}")
+                machine0 = cpu_seconds_by_command()
+                _, outcomes, wall = await drive(client, args.rate, args.seconds, b"{}")
+                return f"{dict(outcomes)}; cpu: {cpu_share_line(machine0, cpu_seconds_by_command(), wall)}"
+
+            print(f"floor, POST /healthz at {args.rate:g}/s: {asyncio.run(floor())}")
 
         async def run() -> tuple:
             client = Client(url, "/v1/runs")
