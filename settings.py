@@ -54,6 +54,12 @@ class Settings:
     max_backoff_seconds: int = 3600
     # Where the CLI's user commands send requests.
     api_url: str = "http://127.0.0.1:8000"
+    # Retries granted to engine failures (Docker unreachable, worker lost)
+    # on top of a processor's own max_attempts.
+    infrastructure_retries: int = 3
+    # A running attempt's lease: renewed by its worker every third of this;
+    # a redelivery finding it expired takes the run over.
+    lease_seconds: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,10 +94,13 @@ class Settings:
             "log_tail_bytes",
             "broker_consumer_timeout_seconds",
             "max_backoff_seconds",
+            "lease_seconds",
         ]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: must be greater than 0")
+        if self.infrastructure_retries < 0:
+            raise SettingsError(f"{PREFIX}INFRASTRUCTURE_RETRIES: must be 0 or more")
         if self.default_cpus <= 0:
             raise SettingsError(f"{PREFIX}DEFAULT_CPUS: must be greater than 0")
         if self.log_level.upper() not in LOG_LEVELS:

@@ -48,6 +48,8 @@ class ContainerResult:
     exit_code: int | None
     timed_out: bool = False
     oom_killed: bool = False
+    # Why the runner killed it early at the caller's request (cancelled, lease lost).
+    stopped: str | None = None
     started_at_monotonic: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -88,8 +90,13 @@ class ContainerRunner:
     def __init__(self, client: docker.DockerClient):
         self.client = client
 
-    def run(self, spec: ContainerSpec, capture: OutputCapture, *, on_created=None) -> ContainerResult:
-        """Create, feed, start and wait for one container; always remove it."""
+    def run(self, spec: ContainerSpec, capture: OutputCapture, *, on_created=None, should_stop=None) -> ContainerResult:
+        """Create, feed, start and wait for one container; always remove it.
+
+        `should_stop()` is called every FLUSH_INTERVAL_SECONDS while the
+        container runs; a non-empty string it returns kills the container
+        and is reported as `stopped`.
+        """
         create, host = container_options(spec)
         try:
             created = self.client.api.create_container(**create, host_config=self.client.api.create_host_config(**host))
@@ -102,7 +109,7 @@ class ContainerRunner:
         if on_created is not None:
             on_created(container.id)
         try:
-            return self._attach_and_wait(container, spec, capture)
+            return self._attach_and_wait(container, spec, capture, should_stop or (lambda: None))
         except (
             docker.errors.APIError,
             requests.exceptions.RequestException,
@@ -112,7 +119,7 @@ class ContainerRunner:
         finally:
             self._remove(container)
 
-    def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture) -> ContainerResult:
+    def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture, should_stop) -> ContainerResult:
         sock = self.client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         reader = threading.Thread(
             target=_pump,
@@ -125,24 +132,27 @@ class ContainerRunner:
             container.start()
             started = time.monotonic()
             _send_payload(sock, spec.payload)
-            exit_code, timed_out = self._wait(container, spec.timeout_seconds, started, capture)
+            exit_code, timed_out, stopped = self._wait(container, spec.timeout_seconds, started, capture, should_stop)
             reader.join(DRAIN_SECONDS)
         finally:
             _close(sock)
         capture.finish()
         container.reload()
         state = container.attrs.get("State", {})
-        oom = bool(state.get("OOMKilled")) and not timed_out and exit_code != 0
+        oom = bool(state.get("OOMKilled")) and not timed_out and not stopped and exit_code != 0
         return ContainerResult(
             container_id=container.id,
             exit_code=exit_code,
             timed_out=timed_out,
             oom_killed=oom,
+            stopped=stopped,
             started_at_monotonic=started,
         )
 
-    def _wait(self, container, timeout_seconds: float, started: float, capture: OutputCapture) -> tuple[int | None, bool]:
-        """Wait for exit while flushing logs; kill at the deadline."""
+    def _wait(
+        self, container, timeout_seconds: float, started: float, capture: OutputCapture, should_stop
+    ) -> tuple[int | None, bool, str | None]:
+        """Wait for exit while flushing logs; kill at the deadline or when told to stop."""
         outcome: dict = {}
         done = threading.Event()
 
@@ -156,16 +166,29 @@ class ContainerRunner:
 
         threading.Thread(target=wait_for_exit, name=f"wait-{container.id[:12]}", daemon=True).start()
         deadline = started + timeout_seconds
-        timed_out = False
+        timed_out, stopped = False, None
         while not done.wait(FLUSH_INTERVAL_SECONDS):
             capture.flush()
-            if not timed_out and time.monotonic() >= deadline:
+            if timed_out or stopped:
+                continue
+            if time.monotonic() >= deadline:
                 timed_out = True
                 capture.note(f"timed out after {timeout_seconds:g}s; killing the container")
                 _kill(container)
+            elif stopped := should_stop():
+                capture.note(f"{stopped}; killing the container")
+                _kill(container)
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["status"].get("StatusCode"), timed_out
+        return outcome["status"].get("StatusCode"), timed_out, stopped
+
+    def remove_run_containers(self, run_id: str) -> list[str]:
+        """Force-remove every container labelled with this run (a lost worker's leftovers); return their ids."""
+        removed = []
+        for container in self.client.containers.list(all=True, filters={"label": f"dockyard.run_id={run_id}"}):
+            self._remove(container)
+            removed.append(container.id)
+        return removed
 
     def _remove(self, container) -> None:
         try:

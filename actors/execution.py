@@ -1,4 +1,5 @@
-"""Execute one delivery of a run: claim it, check its image, run its container, record the end."""
+"""Execute one delivery of a run: take it (or drop it), run one attempt, record the end, and tell
+the broker what comes next: nothing, a retry after a backoff, or the dead-letter queue."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ import datetime as dt
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 
 import docker
 import docker.errors
+import dramatiq
+import peewee
 import requests.exceptions
 
 from actors.containers import ContainerRunner, ContainerSpec, InfrastructureError
 from actors.images import ImageRefused, resolve_pinned_image
-from actors.outcomes import INFRASTRUCTURE_ERROR, Verdict, judge
+from actors.outcomes import INFRASTRUCTURE_ERROR, WORKER_LOST, Verdict, judge
 from actors.output import OutputCapture
+from actors.retry_policy import INFRASTRUCTURE_OUTCOMES, Decision, RetryPolicy, decide
 from settings import Settings
 from storage import run_states
 from storage import runs as run_store
@@ -25,7 +30,64 @@ from storage.processors import get_processor
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60
+# How often a running attempt looks for a cancel or a lost lease.
+WATCH_SECONDS = 1.0
+# A retry delivered this much before its time runs anyway.
+EARLY_TOLERANCE_SECONDS = 0.5
+# How long the end of an attempt is retried while the database is away.
+RECORD_DEADLINE_SECONDS = 300
+
+
+class RetryLater(dramatiq.Retry):
+    """Hand the message back to the broker to come again after `delay` ms (Dramatiq's Retries does it)."""
+
+
+class DeadLettered(Exception):
+    """Fail the message so RabbitMQ's DLX moves it to the queue's dead-letter queue."""
+
+
+def is_retried_by_broker(retries: int, exception: BaseException) -> bool:
+    """The run actor's `retry_when`: retry what we asked for, and database outages; fail the rest to the DLQ."""
+    return isinstance(exception, (RetryLater, peewee.OperationalError, peewee.InterfaceError))
+
+
+class AttemptWatch:
+    """Called by the container runner while an attempt runs: renews the lease, and
+    returns a reason to stop if the run was cancelled or taken over by another worker."""
+
+    def __init__(self, run_id: str, number: int, owner: str, lease_seconds: int, clock=time.monotonic):
+        self.run_id, self.number, self.owner = run_id, number, owner
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        now = clock()
+        self.next_check = now + WATCH_SECONDS
+        self.next_renew = now + lease_seconds / 3
+
+    def __call__(self) -> str | None:
+        now = self.clock()
+        try:
+            if now >= self.next_renew:
+                self.next_renew = now + self.lease_seconds / 3
+                until = utcnow() + dt.timedelta(seconds=self.lease_seconds)
+                if not run_store.renew_lease(self.run_id, self.number, self.owner, until):
+                    return self._why_stop() or "lost the lease"
+            if now >= self.next_check:
+                self.next_check = now + WATCH_SECONDS
+                return self._why_stop()
+        except peewee.PeeweeException:
+            log.warning("run %s: could not check the run's state; carrying on", self.run_id, exc_info=True)
+        return None
+
+    def _why_stop(self) -> str | None:
+        view = run_store.lease_view(self.run_id)
+        if view is None:
+            return "the run was deleted"
+        state, attempts, owner = view
+        if state == run_states.CANCELLED:
+            return "cancelled by request"
+        if state != run_states.RUNNING or attempts != self.number or owner != self.owner:
+            return "another worker took this run over"
+        return None
 
 
 @dataclass
@@ -35,21 +97,83 @@ class Executor:
     runner: ContainerRunner
     worker_name: str
 
-    def execute(self, run_id: str) -> None:
-        """Run one attempt of `run_id` if it is queued; a delivery for any other state is dropped."""
+    def execute(self, run_id: str, options: dict | None = None) -> None:
+        """Handle one delivery of `run_id`; raise RetryLater or DeadLettered to route the message.
+
+        `options` are the message's own options: what is written there travels
+        with the message when it is retried.
+        """
+        options = {} if options is None else options
         run = Run.get_or_none(Run.id == run_id)
         if run is None:
             log.warning("run %s does not exist; dropping its message", run_id)
             return
+        if run.state == run_states.DEAD_LETTER:
+            # Dead-lettered, but this message never reached the DLQ (a worker died in between).
+            raise DeadLettered(f"run {run_id} is dead-lettered")
+        if run.state == run_states.RUNNING:
+            run = self._check_lease(run, options)
+            if run is None:
+                return
+        if run.state == run_states.RETRYING:
+            wait = (run.next_attempt_at - utcnow()).total_seconds() if run.next_attempt_at else 0
+            if wait > EARLY_TOLERANCE_SECONDS:
+                raise RetryLater(f"run {run_id} is not due yet", delay=int(wait * 1000))
+            if run_states.transition(run_id, run_states.QUEUED, reason="retry_due") is None:
+                log.info("run %s left retrying meanwhile; dropping this delivery", run_id)
+                return
+        elif run.state != run_states.QUEUED:
+            log.info("run %s is %s; dropping this delivery", run_id, run.state)
+            return
+        self._attempt(run_id)
+
+    def _check_lease(self, run: Run, options: dict) -> Run | None:
+        """A delivery for a running run: wait out a live lease, take over an expired one.
+
+        A live lease may belong to a worker that just died (its message comes
+        back at once) or to one still working (the delivery is a duplicate).
+        So the first look notes the lease and comes back when it ends; a
+        lease renewed by then has a live holder, and the delivery is dropped.
+        """
+        now = utcnow()
+        if run.lease_expires_at is not None and run.lease_expires_at > now:
+            seen, current = options.get("lease_seen"), run.lease_expires_at.isoformat()
+            if seen is not None and seen != current:
+                log.info("run %s is held by live worker %s; dropping this delivery", run.id, run.lease_owner)
+                return None
+            options["lease_seen"] = current
+            delay = (run.lease_expires_at - now).total_seconds() + 1
+            raise RetryLater(f"run {run.id} is held by {run.lease_owner} until {current}", delay=int(delay * 1000))
+        number = run.attempts
+        message = f"worker {run.lease_owner} stopped renewing its lease during attempt {number}"
+        log.warning("run %s: %s; taking it over", run.id, message)
+        run_store.end_lost_attempt(run.id, number, message)
+        try:
+            removed = self.runner.remove_run_containers(run.id)
+            if removed:
+                log.info("run %s: removed %d container(s) the lost worker left", run.id, len(removed))
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            log.warning("run %s: could not remove the lost worker's containers", run.id, exc_info=True)
+        decision = self._decide(run, Verdict(WORKER_LOST, run_states.FAILED, WORKER_LOST, message), exit_code=None)
+        if not self._record_end(run.id, number, decision, exit_code=None, result=None):
+            return None
+        if decision.run_state == run_states.DEAD_LETTER:
+            raise DeadLettered(decision.message)
+        return Run.get_by_id(run.id)
+
+    def _attempt(self, run_id: str) -> None:
+        run = Run.get_by_id(run_id)
         number = run.attempts + 1
         now = utcnow()
         claimed = run_states.transition(
             run_id,
             run_states.RUNNING,
+            expected_attempt=run.attempts,
             attempts=number,
-            started_at=now,
+            started_at=run.started_at or now,
+            next_attempt_at=None,
             lease_owner=self.worker_name,
-            lease_expires_at=now + dt.timedelta(seconds=LEASE_SECONDS),
+            lease_expires_at=now + dt.timedelta(seconds=self.settings.lease_seconds),
         )
         if claimed is None:
             log.info("run %s is no longer queued; dropping this delivery", run_id)
@@ -61,30 +185,85 @@ class Executor:
             max_result_bytes=self.settings.max_result_bytes,
             tail_bytes=self.settings.log_tail_bytes,
         )
-        verdict, container_id, exit_code, result = self._attempt(run, number, attempt.id, capture)
+        watch = AttemptWatch(run_id, number, self.worker_name, self.settings.lease_seconds)
+        verdict, container_id, exit_code, result = self._run_container(run, number, attempt.id, capture, watch)
+        decision = self._persist(
+            lambda: self._finish(run, number, attempt.id, verdict, container_id, exit_code, result, capture),
+            what=f"the end of run {run_id} attempt {number}",
+        )
+        if decision is None:
+            return
+        if decision.run_state == run_states.RETRYING:
+            raise RetryLater(f"run {run_id}: {decision.message}", delay=int(decision.delay_seconds * 1000))
+        if decision.run_state == run_states.DEAD_LETTER:
+            raise DeadLettered(f"run {run_id}: {decision.message}")
+
+    def _finish(self, run, number, attempt_id, verdict, container_id, exit_code, result, capture) -> Decision | None:
         capture.flush()
         run_store.finish_attempt(
-            attempt.id,
+            attempt_id,
             outcome=verdict.attempt_outcome,
             exit_code=exit_code,
             container_id=container_id,
             log_tail=capture.tail,
         )
-        run_states.transition(
-            run_id,
-            verdict.run_state,
-            reason=verdict.reason,
-            message=verdict.message,
-            result=result,
+        decision = self._decide(run, verdict, exit_code=exit_code)
+        if not self._record_end(run.id, number, decision, exit_code=exit_code, result=result):
+            return None  # cancelled meanwhile, or taken over: the other writer won
+        return decision
+
+    def _decide(self, run: Run, verdict: Verdict, *, exit_code: int | None) -> Decision:
+        try:
+            retry = get_processor(run.processor).retry
+        except NotFound:
+            retry = {}
+        processor_attempts, infrastructure_failures = run_store.attempt_counts(run.id, INFRASTRUCTURE_OUTCOMES)
+        return decide(
+            verdict,
             exit_code=exit_code,
-            error_reason=verdict.reason,
-            error_message=verdict.message,
-            finished_at=utcnow(),
-            lease_owner=None,
-            lease_expires_at=None,
+            policy=RetryPolicy.from_processor(retry, run.max_attempts),
+            processor_attempts=processor_attempts,
+            infrastructure_failures=infrastructure_failures,
+            infrastructure_retries=self.settings.infrastructure_retries,
         )
 
-    def _attempt(self, run: Run, number: int, attempt_id: int, capture: OutputCapture):
+    def _record_end(self, run_id, number, decision: Decision, *, exit_code, result) -> bool:
+        """Write the run's state after attempt `number`; False if another writer got there first."""
+        fields = {
+            "exit_code": exit_code,
+            "error_reason": decision.reason,
+            "error_message": decision.message,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if decision.run_state == run_states.RETRYING:
+            fields["next_attempt_at"] = utcnow() + dt.timedelta(seconds=decision.delay_seconds)
+        else:
+            fields["finished_at"] = utcnow()
+            fields["result"] = result
+        if decision.run_state == run_states.SUCCEEDED:
+            fields["error_reason"] = fields["error_message"] = None
+        message = decision.message
+        if decision.run_state == run_states.RETRYING:
+            message = f"{decision.message}; retrying in {decision.delay_seconds:.1f}s"
+        left = run_states.transition(run_id, decision.run_state, reason=decision.reason, message=message, expected_attempt=number, **fields)
+        return left is not None
+
+    def _persist(self, write, *, what: str):
+        """Run `write`, retrying while the database is unreachable: the attempt's end exists only in memory."""
+        deadline = time.monotonic() + RECORD_DEADLINE_SECONDS
+        delay = 0.5
+        while True:
+            try:
+                return write()
+            except (peewee.OperationalError, peewee.InterfaceError):
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("could not record %s; retrying in %.1fs", what, delay, exc_info=True)
+                time.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    def _run_container(self, run: Run, number: int, attempt_id: int, capture: OutputCapture, watch: AttemptWatch):
         """Return (verdict, container id, exit code, result) for one attempt."""
         try:
             processor = get_processor(run.processor)
@@ -96,12 +275,7 @@ class Executor:
         except ImageRefused as exc:
             capture.note(f"refused: {exc}")
             log.error("run %s refused: %s", run.id, exc)
-            return (
-                Verdict("failed", run_states.FAILED, "image_refused", str(exc)),
-                None,
-                None,
-                None,
-            )
+            return Verdict("failed", run_states.FAILED, "image_refused", str(exc)), None, None, None
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             return self._infrastructure_failure(run, capture, exc), None, None, None
 
@@ -135,6 +309,7 @@ class Executor:
                 spec,
                 capture,
                 on_created=lambda cid: run_store.set_attempt_container(attempt_id, cid),
+                should_stop=watch,
             )
         except InfrastructureError as exc:
             return self._infrastructure_failure(run, capture, exc), None, None, None

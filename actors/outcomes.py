@@ -26,6 +26,8 @@ class Verdict:
 
 def judge(result: ContainerResult, *, timeout_seconds: float, memory_mb: int) -> Verdict:
     """Map a container's end to the attempt outcome and the run's next state."""
+    if result.stopped:
+        return Verdict(CANCELLED, run_states.CANCELLED, "cancelled", result.stopped)
     if result.timed_out:
         return Verdict(
             TIMED_OUT,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from actors.broker import RUN_ACTOR
-from actors.execution import Executor
+from actors.execution import DeadLettered, Executor, is_retried_by_broker
 
 # Slack over the longest run for image checks, create/remove and log drain.
 ACTOR_SLACK_SECONDS = 300
@@ -13,9 +14,12 @@ ACTOR_SLACK_SECONDS = 300
 
 def declare_run_actor(broker: dramatiq.Broker, executor: Executor, queue_name: str) -> dramatiq.Actor:
     """Register the run actor on `broker` for `queue_name`."""
+    if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
+        broker.add_middleware(CurrentMessage())
 
     def execute_run(run_id: str) -> None:
-        executor.execute(run_id)
+        message = CurrentMessage.get_current_message()
+        executor.execute(run_id, message.options if message is not None else None)
 
     return dramatiq.actor(
         execute_run,
@@ -25,5 +29,11 @@ def declare_run_actor(broker: dramatiq.Broker, executor: Executor, queue_name: s
         # The container runner enforces each run's own timeout; this only
         # catches a worker thread that is stuck far beyond any run.
         time_limit=(executor.settings.max_timeout_seconds + ACTOR_SLACK_SECONDS) * 1000,
-        max_retries=0,
+        # Dramatiq's Retries middleware routes each message: RetryLater (a
+        # run's backoff, computed by actors.retry_policy) and database outages
+        # come back after their delay; anything else fails to the DLQ.
+        retry_when=is_retried_by_broker,
+        throws=(DeadLettered,),
+        min_backoff=1000,
+        max_backoff=60_000,
     )

@@ -120,9 +120,20 @@ CREATE TABLE run_log_chunks (
 CREATE INDEX run_log_chunks_run ON run_log_chunks (run_id, attempt, id);
 """
 
+# Idempotency keys unique per tenant, the tenant-less default included (a
+# plain unique index lets NULL tenants repeat a key); one replay per run;
+# the outbox's scan for unpublished runs.
+V2_RECOVERY = """
+DROP INDEX runs_idempotency;
+CREATE UNIQUE INDEX runs_idempotency_key ON runs ((COALESCE(tenant_id, '')), idempotency_key);
+CREATE UNIQUE INDEX runs_replay_of ON runs (replay_of);
+CREATE INDEX runs_unpublished ON runs (created_at) WHERE published_at IS NULL
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
+    (2, "recovery", V2_RECOVERY),
 ]
 
 VERSION_TABLE = """

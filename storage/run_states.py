@@ -98,13 +98,16 @@ def transition(
     *,
     reason: str | None = None,
     message: str | None = None,
+    expected_attempt: int | None = None,
     **fields,
 ) -> str | None:
     """Move a run to `to_state` if its current state allows it; return the state it left, or None.
 
     A compare-and-set: the UPDATE names the state it read, so of two writers
     racing (a cancel and a finish, say) exactly one wins and the other gets
-    None. The event row is written in the same transaction.
+    None. The event row is written in the same transaction. With
+    `expected_attempt`, the run must also still be on that attempt: a worker
+    that lost its lease cannot overwrite the attempt that replaced it.
     """
     if to_state not in ALLOWED_SOURCES:
         raise IllegalTransition(f"no transition into {to_state!r}")
@@ -114,12 +117,13 @@ def transition(
     sources = ALLOWED_SOURCES[to_state]
     now = utcnow()
     with database.atomic():
-        current = Run.select(Run.state).where(Run.id == run_id).scalar()
+        fence = (Run.id == run_id) if expected_attempt is None else ((Run.id == run_id) & (Run.attempts == expected_attempt))
+        current = Run.select(Run.state).where(fence).scalar()
         if current is None or current not in sources:
             return None
         changes = {Run.state: to_state, Run.updated_at: now}
         changes.update({getattr(Run, name): value for name, value in fields.items()})
-        updated = Run.update(changes).where((Run.id == run_id) & (Run.state == current)).execute()
+        updated = Run.update(changes).where(fence & (Run.state == current)).execute()
         if updated != 1:
             return None
         RunEvent.create(

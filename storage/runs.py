@@ -10,9 +10,9 @@ import datetime as dt
 import uuid
 
 from storage.database import database
-from storage.errors import InvalidSpec, NotFound
+from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
-from storage.run_states import QUEUED, insert_queued
+from storage.run_states import CANCELLED, QUEUED, RUNNING, TERMINAL, insert_queued, transition
 
 PRIORITIES = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 MAX_PAGE = 200
@@ -43,6 +43,36 @@ def withdraw_unpublished(run_id: str) -> bool:
             return False
         RunEvent.delete().where(RunEvent.run == run_id).execute()
         return Run.delete().where(Run.id == run_id).execute() == 1
+
+
+def find_by_idempotency_key(tenant_id: str | None, key: str) -> Run | None:
+    query = Run.select().where(Run.idempotency_key == key)
+    query = query.where(Run.tenant_id.is_null() if tenant_id is None else Run.tenant_id == tenant_id)
+    return query.first()
+
+
+def find_replay(run_id: str) -> Run | None:
+    """The run that replays `run_id`, if there is one (at most one: a unique index)."""
+    return Run.select().where(Run.replay_of == run_id).first()
+
+
+def cancel(run_id: str, tenant_id: str | None = None) -> Run:
+    """Cancel a queued, retrying or running run and return it; Conflict if it has already ended.
+
+    A running run's worker sees the state within a second and kills its container.
+    """
+    for _ in range(5):
+        run = get_run(run_id, tenant_id)
+        if run.state in TERMINAL:
+            raise Conflict(f"run {run_id} has already ended ({run.state})")
+        why = "cancelled by request"
+        left = transition(
+            run_id, CANCELLED, reason="cancelled", message=why, finished_at=utcnow(), error_reason="cancelled", error_message=why
+        )
+        if left is not None:
+            return get_run(run_id)
+        # It changed state under us (say queued -> running): look again.
+    raise Conflict(f"run {run_id} kept changing state; try again")
 
 
 def get_run(run_id: str, tenant_id: str | None = None) -> Run:
@@ -130,14 +160,45 @@ def finish_attempt(
     exit_code: int | None,
     container_id: str | None,
     log_tail: str | None,
-) -> None:
-    RunAttempt.update(
-        outcome=outcome,
-        exit_code=exit_code,
-        container_id=container_id,
-        log_tail=log_tail,
-        finished_at=utcnow(),
-    ).where(RunAttempt.id == attempt_id).execute()
+) -> bool:
+    """Record an attempt's end, unless it was already ended (e.g. as worker_lost); True if recorded."""
+    changes = {"outcome": outcome, "exit_code": exit_code, "log_tail": log_tail, "finished_at": utcnow()}
+    if container_id is not None:
+        changes["container_id"] = container_id
+    return RunAttempt.update(changes).where((RunAttempt.id == attempt_id) & RunAttempt.finished_at.is_null()).execute() == 1
+
+
+def end_lost_attempt(run_id: str, number: int, message: str) -> bool:
+    """Mark attempt `number` of a run as worker_lost if nobody ended it; True if it was open."""
+    return (
+        RunAttempt.update(outcome="worker_lost", finished_at=utcnow(), log_tail=message)
+        .where((RunAttempt.run == run_id) & (RunAttempt.number == number) & RunAttempt.finished_at.is_null())
+        .execute()
+        == 1
+    )
+
+
+def attempt_counts(run_id: str, infrastructure_outcomes: frozenset[str]) -> tuple[int, int]:
+    """(attempts that reached the processor, attempts the engine failed) of a run so far."""
+    outcomes = [a.outcome for a in RunAttempt.select(RunAttempt.outcome).where(RunAttempt.run == run_id)]
+    infrastructure = sum(1 for o in outcomes if o in infrastructure_outcomes)
+    return len(outcomes) - infrastructure, infrastructure
+
+
+def lease_view(run_id: str) -> tuple[str, int, str | None] | None:
+    """(state, attempts, lease owner) of a run, or None if it is gone."""
+    row = Run.select(Run.state, Run.attempts, Run.lease_owner).where(Run.id == run_id).tuples().first()
+    return tuple(row) if row else None
+
+
+def renew_lease(run_id: str, number: int, owner: str, until: dt.datetime) -> bool:
+    """Extend a running attempt's lease if `owner` still holds it; False if the run moved on."""
+    return (
+        Run.update(lease_expires_at=until)
+        .where((Run.id == run_id) & (Run.state == RUNNING) & (Run.attempts == number) & (Run.lease_owner == owner))
+        .execute()
+        == 1
+    )
 
 
 def set_attempt_container(attempt_id: int, container_id: str) -> None:

@@ -16,8 +16,10 @@ from web.openapi import OpenApiResource
 from web.processors import ProcessorResource, ProcessorsResource
 from web.runs import (
     RunAttemptsResource,
+    RunCancelResource,
     RunEventsResource,
     RunLogsResource,
+    RunReplayResource,
     RunResource,
     RunsResource,
 )
@@ -38,6 +40,8 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     app.add_route("/v1/runs/{run_id}/attempts", RunAttemptsResource())
     app.add_route("/v1/runs/{run_id}/events", RunEventsResource())
     app.add_route("/v1/runs/{run_id}/logs", RunLogsResource(settings))
+    app.add_route("/v1/runs/{run_id}/cancel", RunCancelResource())
+    app.add_route("/v1/runs/{run_id}/replay", RunReplayResource(dispatcher))
     app.add_route("/v1/processors", ProcessorsResource())
     app.add_route("/v1/processors/{name}", ProcessorResource(settings, processors))
     return app

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
 import falcon
+import peewee
 
 from actors.dispatch import Dispatcher
 from settings import Settings
@@ -20,6 +22,16 @@ SUBMIT_FIELDS = {"processor", "payload", "priority", "timeout_seconds", "labels"
 MAX_LABELS = 32
 MAX_LABEL_CHARS = 128
 FOLLOW_POLL_SECONDS = 0.5
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def idempotency_key(req: falcon.Request) -> str | None:
+    key = req.get_header("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise invalid([("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters")], falcon.HTTP_400)
+    return key
 
 
 def parse_submission(body, settings: Settings) -> dict:
@@ -72,34 +84,53 @@ class RunsResource:
         self.processors = processors
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        key = idempotency_key(req)
         body = read_json_body(req, self.settings.max_payload_bytes * 2 + 65_536)
         fields = parse_submission(body, self.settings)
+        request_hash = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        if key is not None and (existing := run_store.find_by_idempotency_key(req.context.tenant_id, key)):
+            return self._repeat(resp, existing, request_hash)
         processor = self.processors.get(fields["processor"])
         if not processor.enabled:
             raise invalid([("processor", f"{processor.name!r} is disabled")])
         timeout = fields["timeout_seconds"] or processor.timeout_seconds
         if timeout > processor.timeout_seconds:
-            raise invalid(
-                [
-                    (
-                        "timeout_seconds",
-                        f"must be at most the processor's {processor.timeout_seconds}",
-                    )
-                ]
+            raise invalid([("timeout_seconds", f"must be at most the processor's {processor.timeout_seconds}")])
+        try:
+            run = self.dispatcher.submit(
+                tenant_id=req.context.tenant_id,
+                processor=processor.name,
+                queue=processor.queue,
+                priority=fields["priority"],
+                payload=fields["payload"],
+                labels=fields["labels"],
+                timeout_seconds=timeout,
+                max_attempts=(processor.retry or {}).get("max_attempts", 1),
+                idempotency_key=key,
+                request_hash=request_hash if key is not None else None,
             )
-        run = self.dispatcher.submit(
-            tenant_id=req.context.tenant_id,
-            processor=processor.name,
-            queue=processor.queue,
-            priority=fields["priority"],
-            payload=fields["payload"],
-            labels=fields["labels"],
-            timeout_seconds=timeout,
-            max_attempts=(processor.retry or {}).get("max_attempts", 1),
-        )
+        except peewee.IntegrityError:
+            # The same key, concurrently: the unique index let one request in.
+            existing = run_store.find_by_idempotency_key(req.context.tenant_id, key) if key is not None else None
+            if existing is None:
+                raise
+            return self._repeat(resp, existing, request_hash)
         resp.status = falcon.HTTP_201
         resp.location = f"/v1/runs/{run.id}"
         resp.media = run_json(run)
+
+    def _repeat(self, resp: falcon.Response, existing, request_hash: str) -> None:
+        """A repeated Idempotency-Key: the run it made (200), or 409 if the body differs."""
+        if existing.request_hash != request_hash:
+            raise Problem(
+                falcon.HTTP_409,
+                "Idempotency key reused",
+                f"Idempotency-Key was already used for run {existing.id} with a different body",
+                errors=[("Idempotency-Key", "already used with a different body")],
+            )
+        resp.status = falcon.HTTP_200
+        resp.location = f"/v1/runs/{existing.id}"
+        resp.media = run_json(existing)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         state = req.get_param("state")
@@ -177,3 +208,45 @@ class RunLogsResource:
             if time.monotonic() > deadline:
                 return
             time.sleep(FOLLOW_POLL_SECONDS)
+
+
+class RunCancelResource:
+    def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        resp.status = falcon.HTTP_202
+        resp.media = run_json(run_store.cancel(run_id, req.context.tenant_id))
+
+
+class RunReplayResource:
+    def __init__(self, dispatcher: Dispatcher):
+        self.dispatcher = dispatcher
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
+        original = run_store.get_run(run_id, req.context.tenant_id)
+        if not run_states.is_terminal(original.state) or original.state == run_states.SUCCEEDED:
+            raise Problem(
+                falcon.HTTP_409,
+                "Not replayable",
+                f"run {run_id} is {original.state}: only a run that ended other than succeeded can be replayed",
+            )
+        replay = run_store.find_replay(run_id)
+        if replay is None:
+            try:
+                replay = self.dispatcher.submit(
+                    tenant_id=original.tenant_id,
+                    processor=original.processor,
+                    queue=original.queue,
+                    priority=original.priority,
+                    payload=original.payload,
+                    labels=original.labels,
+                    timeout_seconds=original.timeout_seconds,
+                    max_attempts=original.max_attempts,
+                    replay_of=original.id,
+                )
+            except peewee.IntegrityError:
+                replay = run_store.find_replay(run_id)  # replayed concurrently: one replay per run
+                if replay is None:
+                    raise
+            else:
+                resp.status = falcon.HTTP_201
+        resp.location = f"/v1/runs/{replay.id}"
+        resp.media = run_json(replay)

@@ -232,3 +232,42 @@ def test_readyz_names_the_broker_when_it_does_not_answer(settings, sqlite_db):
     assert resp.status_code == 503
     assert resp.json["down"] == ["broker"]
     assert client.simulate_get("/healthz").status_code == 200
+
+
+def test_idempotency_key_returns_the_same_run_or_409(client, broker):
+    body = {"processor": "echo", "payload": {"n": 1}}
+    first = submit(client, body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201, first.text
+    again = submit(client, body, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 200 and again.json["id"] == first.json["id"]
+    assert len(broker.queues["runs"].queue) == 1  # published once
+    assert_problem(submit(client, {**body, "payload": {"n": 2}}, headers={"Idempotency-Key": "k-1"}), 409, "Idempotency-Key")
+    other = submit(client, body, headers={"Idempotency-Key": "k-2"})
+    assert other.status_code == 201 and other.json["id"] != first.json["id"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
+def test_bad_idempotency_key_is_400(client, key):
+    assert_problem(submit(client, {"processor": "echo"}, headers={"Idempotency-Key": key}), 400, "Idempotency-Key")
+
+
+def test_cancel_a_queued_run_then_409(client):
+    run_id = submit(client, {"processor": "echo"}).json["id"]
+    resp = client.simulate_post(f"/v1/runs/{run_id}/cancel")
+    assert resp.status_code == 202 and resp.json["state"] == "cancelled"
+    assert resp.json["error"]["reason"] == "cancelled" and resp.json["finished_at"]
+    assert_problem(client.simulate_post(f"/v1/runs/{run_id}/cancel"), 409)
+    assert_problem(client.simulate_post("/v1/runs/nope/cancel"), 404)
+
+
+def test_replay_an_ended_run_once(client, broker):
+    run_id = submit(client, {"processor": "echo", "payload": {"n": 7}, "priority": "high", "labels": {"a": "b"}}).json["id"]
+    assert_problem(client.simulate_post(f"/v1/runs/{run_id}/replay"), 409)  # still queued
+    client.simulate_post(f"/v1/runs/{run_id}/cancel")
+    replay = client.simulate_post(f"/v1/runs/{run_id}/replay")
+    assert replay.status_code == 201, replay.text
+    assert replay.json["replay_of"] == run_id and replay.json["state"] == "queued"
+    assert (replay.json["payload"], replay.json["priority"], replay.json["labels"]) == ({"n": 7}, "high", {"a": "b"})
+    again = client.simulate_post(f"/v1/runs/{run_id}/replay")
+    assert again.status_code == 200 and again.json["id"] == replay.json["id"]
+    assert len(broker.queues["runs"].queue) == 2  # the original and one replay

@@ -1,0 +1,173 @@
+"""Failure paths on the real services: retries, dead letters, cancel, idempotency, lost workers."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import json
+import time
+
+import pika
+
+from actors.dispatch import run_message
+from storage import run_states
+from storage import runs as run_store
+from storage.models import Run, RunAttempt, utcnow
+from tests.conftest import required_env, wait_until
+
+QUICK_RETRY = {"backoff_min_seconds": 0.2, "backoff_max_seconds": 1}
+
+
+def flaky(stack, sample_processors, name: str, max_attempts: int) -> str:
+    spec = {k: v for k, v in sample_processors["fail"].items() if k != "name"}
+    stack.register(name, {**spec, "retry": {"max_attempts": max_attempts, **QUICK_RETRY}})
+    return name
+
+
+def attempts_of(stack, run_id: str) -> list[dict]:
+    return stack.client.simulate_get(f"/v1/runs/{run_id}/attempts").json["items"]
+
+
+def test_exit_75_is_retried_until_it_succeeds(stack, sample_processors):
+    name = flaky(stack, sample_processors, "flaky3", max_attempts=3)
+    run = stack.wait_state(stack.submit(name, {"exit_code": 75, "succeed_on_attempt": 3})["id"], timeout=60)
+    assert run["state"] == "succeeded", run
+    assert run["attempts"] == 3 and run["result"] == {"attempt": 3} and run["error"] is None
+    assert [(a["outcome"], a["exit_code"]) for a in attempts_of(stack, run["id"])] == [("failed", 75), ("failed", 75), ("succeeded", 0)]
+    events = stack.client.simulate_get(f"/v1/runs/{run['id']}/events").json["items"]
+    assert [e["to_state"] for e in events] == [
+        "queued",
+        "running",
+        "retrying",
+        "queued",
+        "running",
+        "retrying",
+        "queued",
+        "running",
+        "succeeded",
+    ]
+
+
+def dead_letters(queue: str) -> list[dict]:
+    """The messages in a queue's dead-letter queue, left in place."""
+    connection = pika.BlockingConnection(pika.URLParameters(required_env("DOCKYARD_BROKER_URL")))
+    channel = connection.channel()
+    bodies = []
+    while True:
+        method, _, body = channel.basic_get(f"{queue}.XQ")
+        if method is None:
+            break
+        bodies.append(json.loads(body))
+    connection.close()  # unacked: back into the queue
+    return bodies
+
+
+def test_exit_75_forever_is_dead_lettered_with_its_reason(stack, sample_processors):
+    name = flaky(stack, sample_processors, "flaky2", max_attempts=2)
+    run = stack.wait_state(stack.submit(name, {"exit_code": 75})["id"], timeout=60)
+    assert run["state"] == "dead_letter", run
+    assert run["exit_code"] == 75 and run["attempts"] == 2
+    assert run["error"]["reason"] == "exit_code" and "no attempts left (2 of 2)" in run["error"]["message"]
+    last = attempts_of(stack, run["id"])[-1]
+    assert "exiting with code 75" in last["log_tail"]
+    wait_until(
+        lambda: any(m["args"] == [run["id"]] for m in dead_letters(stack.settings.default_queue)),
+        timeout=10,
+        what="the message in the dead-letter queue",
+    )
+
+    replay = stack.client.simulate_post(f"/v1/runs/{run['id']}/replay")
+    assert replay.status_code == 201
+    again = stack.client.simulate_post(f"/v1/runs/{run['id']}/replay")
+    assert again.json["id"] == replay.json["id"]
+    replayed = stack.wait_state(replay.json["id"], timeout=60)
+    assert replayed["state"] == "dead_letter" and replayed["replay_of"] == run["id"]
+
+
+def test_cancel_kills_a_running_container_within_2s(stack):
+    run = stack.submit("sleep", {"seconds": 60})
+    wait_until(lambda: stack.get(run["id"])["state"] == "running" and stack.containers_of(run["id"]), timeout=30, what="the sleep to start")
+    wait_until(lambda: "slept 0" in stack.client.simulate_get(f"/v1/runs/{run['id']}/logs").text, timeout=10, what="first log line")
+    asked = time.monotonic()
+    resp = stack.client.simulate_post(f"/v1/runs/{run['id']}/cancel")
+    assert resp.status_code == 202 and resp.json["state"] == "cancelled"
+    wait_until(
+        lambda: all(c.status != "running" for c in stack.containers_of(run["id"])) or not stack.containers_of(run["id"]),
+        timeout=5,
+        interval=0.05,
+        what="the container to stop",
+    )
+    took = time.monotonic() - asked
+    assert took <= 2.0, f"container stopped {took:.2f}s after the cancel"
+    wait_until(lambda: attempts_of(stack, run["id"])[0]["outcome"] == "cancelled", timeout=10, what="the attempt to end cancelled")
+    assert stack.get(run["id"])["state"] == "cancelled"
+    wait_until(lambda: not stack.containers_of(run["id"]), timeout=10, what="the container to be removed")
+    assert stack.client.simulate_post(f"/v1/runs/{run['id']}/cancel").status_code == 409
+
+
+def test_a_cancelled_queued_run_never_starts(stack):
+    busy = stack.submit("sleep", {"seconds": 2})  # one worker thread: the next run waits in the queue
+    waiting = stack.submit("echo", {"n": 1})
+    assert stack.client.simulate_post(f"/v1/runs/{waiting['id']}/cancel").status_code == 202
+    assert stack.wait_state(busy["id"], timeout=30)["state"] == "succeeded"
+    marker = stack.wait_state(stack.submit("echo", {"n": 2})["id"], timeout=30)  # the queue has moved past it
+    assert marker["state"] == "succeeded"
+    cancelled = stack.get(waiting["id"])
+    assert cancelled["state"] == "cancelled" and cancelled["attempts"] == 0 and cancelled["started_at"] is None
+
+
+def test_concurrent_identical_idempotent_submits_make_one_run(stack):
+    body = {"processor": "echo", "payload": {"once": True}}
+
+    def post(_):
+        return stack.client.simulate_post("/v1/runs", json=body, headers={"Idempotency-Key": "same-key"})
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(post, range(16)))
+    assert sorted(r.status_code for r in responses) == [200] * 15 + [201], [r.text for r in responses]
+    assert len({r.json["id"] for r in responses}) == 1
+    assert Run.select().where(Run.idempotency_key == "same-key").count() == 1
+
+
+def start_orphan(stack, sample_processors, run_id: str):
+    """A container as a dead worker leaves it: labelled with the run, still running."""
+    image = stack.docker.images.get(sample_processors["sleep"]["image"])
+    return stack.docker.containers.run(
+        image.id, detach=True, labels={"dockyard.run_id": run_id, "dockyard.worker": "dead-worker"}, stdin_open=True
+    )
+
+
+def running_under(stack, processor: str, payload: dict, owner: str, lease_until: dt.datetime) -> Run:
+    """A run as a worker leaves it mid-attempt: running, attempt 1 open, its lease until `lease_until`."""
+    run = run_store.create_run(
+        processor=processor, queue=stack.settings.default_queue, priority="normal", payload=payload, labels={}, timeout_seconds=30
+    )
+    run_states.transition(run.id, run_states.RUNNING, attempts=1, started_at=utcnow(), lease_owner=owner, lease_expires_at=lease_until)
+    run_store.start_attempt(run.id, 1, owner)
+    return run
+
+
+def test_a_lost_worker_is_recorded_its_container_removed_and_the_run_retried(stack, sample_processors):
+    run = running_under(stack, "echo", {"after": "loss"}, "dead-worker", utcnow() - dt.timedelta(seconds=5))
+    orphan = start_orphan(stack, sample_processors, run.id)
+    stack.broker.enqueue(run_message(run))  # the redelivery
+    done = stack.wait_state(run.id, timeout=30)
+    assert done["state"] == "succeeded" and done["attempts"] == 2 and done["result"] == {"after": "loss"}
+    first, second = attempts_of(stack, run.id)
+    assert (first["outcome"], first["worker"]) == ("worker_lost", "dead-worker") and "stopped renewing" in first["log_tail"]
+    assert (second["outcome"], second["worker"]) == ("succeeded", "it-worker")
+    assert orphan.id not in [c.id for c in stack.docker.containers.list(all=True)]
+
+
+def test_a_redelivery_while_the_holder_renews_is_dropped(stack):
+    run = running_under(stack, "echo", {}, "live-worker", utcnow() + dt.timedelta(seconds=2))
+    stack.broker.enqueue(run_message(run))
+    # The live holder renews before the delivery's second look.
+    time.sleep(1)
+    Run.update(lease_expires_at=utcnow() + dt.timedelta(seconds=60)).where(Run.id == run.id).execute()
+    marker = stack.wait_state(stack.submit("echo", {})["id"], timeout=30)
+    assert marker["state"] == "succeeded"
+    time.sleep(4)  # past the second look
+    held = Run.get_by_id(run.id)
+    assert held.state == "running" and held.attempts == 1 and held.lease_owner == "live-worker"
+    assert RunAttempt.select().where(RunAttempt.run == run.id).count() == 1
