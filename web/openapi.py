@@ -179,10 +179,19 @@ def build_document() -> dict:
             "/v1/runs": {
                 "post": {
                     "summary": "Submit a run",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "description": "The same key with the same body returns the run it made (200); another body, 409",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        }
+                    ],
                     "requestBody": {"required": True, **_json(_ref("RunRequest"))},
                     "responses": {
+                        "200": {"description": "The run this Idempotency-Key already made", **_json(_ref("Run"))},
                         "201": {"description": "Created", **_json(_ref("Run"))},
-                        **_errors(400, 404, 413, 415, 422, 503),
+                        **_errors(400, 404, 409, 413, 415, 422, 503),
                     },
                 },
                 "get": {
@@ -293,6 +302,27 @@ def build_document() -> dict:
                             "content": {"text/plain": {"schema": {"type": "string"}}},
                         },
                         **_errors(404),
+                    },
+                }
+            },
+            "/v1/runs/{run_id}/cancel": {
+                "post": {
+                    "summary": "Cancel a queued, retrying or running run (a running container is killed)",
+                    "parameters": [RUN_ID],
+                    "responses": {
+                        "202": {"description": "Cancelled", **_json(_ref("Run"))},
+                        **_errors(404, 409, 503),
+                    },
+                }
+            },
+            "/v1/runs/{run_id}/replay": {
+                "post": {
+                    "summary": "Run again, as a new run, a run that ended other than succeeded (once per run)",
+                    "parameters": [RUN_ID],
+                    "responses": {
+                        "200": {"description": "The replay made earlier", **_json(_ref("Run"))},
+                        "201": {"description": "The new run", **_json(_ref("Run"))},
+                        **_errors(404, 409, 503),
                     },
                 }
             },

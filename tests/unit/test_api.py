@@ -216,6 +216,24 @@ def test_host_network_is_refused(client):
     assert_problem(client.simulate_put("/v1/processors/thing", json={"image": PIN, "network": "host"}), 422, "network")
 
 
+def test_openapi_documents_every_route_and_method(client):
+    doc = client.simulate_get("/openapi.json").json
+    routed = {}
+    for node in client.app._router._roots:
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            stack.extend(n.children)
+            if n.resource is not None:
+                routed[n.uri_template] = {
+                    m.lower() for m, h in n.method_map.items() if not getattr(h, "__name__", "").startswith("method_not_allowed")
+                }
+    routed.pop("/openapi.json")
+    for path, methods in routed.items():
+        assert path in doc["paths"], f"{path} missing from /openapi.json"
+        assert methods - {"options"} <= set(doc["paths"][path]), f"{path}: {methods} vs {set(doc['paths'][path])}"
+
+
 def test_openapi_document_is_valid_openapi(client):
     from openapi_spec_validator import validate
 
