@@ -60,6 +60,9 @@ class Settings:
     # A running attempt's lease: renewed by its worker every third of this;
     # a redelivery finding it expired takes the run over.
     lease_seconds: int = 30
+    # Messages a run queue holds before RabbitMQ refuses publishes (x-max-length,
+    # x-overflow reject-publish); fixed when the queue is first declared.
+    queue_max_length: int = 100_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +98,7 @@ class Settings:
             "broker_consumer_timeout_seconds",
             "max_backoff_seconds",
             "lease_seconds",
+            "queue_max_length",
         ]
         for name in positive:
             if getattr(self, name) <= 0:

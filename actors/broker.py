@@ -13,15 +13,35 @@ MAX_PRIORITY = max(BROKER_PRIORITIES.values())
 RUN_ACTOR = "execute_run"
 
 
+class DockyardBroker(RabbitmqBroker):
+    """Dramatiq's RabbitMQ broker, whose run queues refuse publishes past a length limit.
+
+    With `x-overflow: reject-publish` a full queue nacks the publish, which a
+    confirming publisher sees: the API answers 503 instead of piling up an
+    unbounded backlog. Only the main queue is limited: the delay queue holds
+    retries already accepted, and refusing them would lose runs.
+    """
+
+    def __init__(self, *, queue_max_length: int, **kwargs):
+        self.queue_max_length = queue_max_length
+        super().__init__(**kwargs)
+
+    def _declare_queue(self, queue_name):
+        arguments = self._build_queue_arguments(queue_name)
+        arguments.update({"x-max-length": self.queue_max_length, "x-overflow": "reject-publish"})
+        return self.channel.queue_declare(queue=queue_name, durable=True, arguments=arguments)
+
+
 def create_broker(settings: Settings, *, middleware: list | None = None) -> dramatiq.Broker:
-    """A confirming RabbitMQ broker with priority queues (x-max-priority) and Dramatiq's DLX queues."""
+    """A confirming RabbitMQ broker with priority queues (x-max-priority), a length limit and Dramatiq's DLX queues."""
     # NOTE: confirm_delivery is off by default in Dramatiq; without it a
     # publish the broker dropped looks like a success.
-    broker = RabbitmqBroker(
+    broker = DockyardBroker(
         url=settings.broker_url,
         confirm_delivery=True,
         max_priority=MAX_PRIORITY,
         middleware=middleware,
+        queue_max_length=settings.queue_max_length,
     )
     broker.declare_queue(settings.default_queue)
     return broker

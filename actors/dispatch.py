@@ -11,6 +11,7 @@ import threading
 import time
 
 import dramatiq
+import pika.exceptions
 from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError
 
@@ -97,6 +98,9 @@ class Dispatcher:
         try:
             self.broker.enqueue(run_message(run))
         except BrokerConnectionError as exc:
+            # Dramatiq wraps the broker's nack (a full queue) after retrying it.
+            if isinstance(getattr(exc, "message", None), pika.exceptions.NackError):
+                raise QueueUnavailable(f"queue {run.queue!r} is full; try again later") from exc
             raise QueueUnavailable(f"the broker did not accept the run: {exc}") from exc
         self.marks.add(run.id)
 

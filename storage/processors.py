@@ -149,6 +149,16 @@ def parse_processor_spec(name: str, body: Any, settings: Settings) -> dict:
     if not isinstance(enabled, bool):
         errors.append(("enabled", "must be true or false"))
 
+    if not errors and timeout + retry["backoff_max_seconds"] >= settings.broker_consumer_timeout_seconds:
+        # NOTE: RabbitMQ redelivers a message held unacked past its
+        # consumer_timeout: a run and a retry's wait must fit inside it.
+        errors.append(
+            (
+                "timeout_seconds",
+                f"timeout_seconds ({timeout}) + retry.backoff_max_seconds ({retry['backoff_max_seconds']}) must stay below "
+                f"RabbitMQ's consumer_timeout ({settings.broker_consumer_timeout_seconds}s, DOCKYARD_BROKER_CONSUMER_TIMEOUT_SECONDS)",
+            )
+        )
     if errors:
         raise InvalidSpec(errors)
     return {

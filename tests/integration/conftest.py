@@ -85,6 +85,7 @@ class Stack:
     client: falcon.testing.TestClient
     broker: dramatiq.Broker
     docker: docker.DockerClient
+    db: object = None
 
     def register(self, name: str, spec: dict) -> None:
         put_processor(parse_processor_spec(name, spec, self.settings))
@@ -122,7 +123,7 @@ def stack(sample_processors, docker_client):
         worker.queue_prefetch = 1
         worker.start()
         stack = Stack(
-            settings, falcon.testing.TestClient(create_app(settings, db=db, dispatcher=Dispatcher(broker))), broker, docker_client
+            settings, falcon.testing.TestClient(create_app(settings, db=db, dispatcher=Dispatcher(broker))), broker, docker_client, db
         )
         for name, spec in sample_processors.items():
             stack.register(name, spec)

@@ -7,13 +7,18 @@ import datetime as dt
 import json
 import time
 
+import falcon.testing
 import pika
 
-from actors.dispatch import run_message
+from actors.broker import create_broker
+from actors.dispatch import Dispatcher, run_message
 from storage import run_states
 from storage import runs as run_store
 from storage.models import Run, RunAttempt, utcnow
-from tests.conftest import required_env, wait_until
+from storage.processors import parse_processor_spec, put_processor
+from tests.conftest import required_env, unique, wait_until
+from tests.integration.conftest import delete_queues
+from web.app import create_app
 
 QUICK_RETRY = {"backoff_min_seconds": 0.2, "backoff_max_seconds": 1}
 
@@ -171,3 +176,22 @@ def test_a_redelivery_while_the_holder_renews_is_dropped(stack):
     held = Run.get_by_id(run.id)
     assert held.state == "running" and held.attempts == 1 and held.lease_owner == "live-worker"
     assert RunAttempt.select().where(RunAttempt.run == run.id).count() == 1
+
+
+def test_a_full_queue_answers_503_and_leaves_no_run(stack, sample_processors):
+    # Its own small queue and API, with no worker: three messages fill it.
+    settings = stack.settings.replace(default_queue=unique("full"), queue_max_length=3)
+    broker = create_broker(settings)
+    client = falcon.testing.TestClient(create_app(settings, db=stack.db, dispatcher=Dispatcher(broker)))
+    spec = {k: v for k, v in sample_processors["echo"].items() if k != "name"}
+    put_processor(parse_processor_spec("echo-full", spec, settings))
+    try:
+        accepted = [client.simulate_post("/v1/runs", json={"processor": "echo-full"}) for _ in range(3)]
+        assert [r.status_code for r in accepted] == [201] * 3
+        refused = client.simulate_post("/v1/runs", json={"processor": "echo-full"})
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] and "is full" in refused.json["detail"]
+        assert Run.select().where(Run.processor == "echo-full").count() == 3
+    finally:
+        broker.close()
+        delete_queues(required_env("DOCKYARD_BROKER_URL"), settings.default_queue)

@@ -289,3 +289,14 @@ def test_replay_an_ended_run_once(client, broker):
     again = client.simulate_post(f"/v1/runs/{run_id}/replay")
     assert again.status_code == 200 and again.json["id"] == replay.json["id"]
     assert len(broker.queues["runs"].queue) == 2  # the original and one replay
+
+
+def test_processor_that_cannot_fit_the_consumer_timeout_is_refused(settings, sqlite_db, broker):
+    # Settings that `from_env` would refuse, to reach the per-processor check.
+    tight = settings.replace(broker_consumer_timeout_seconds=600, max_timeout_seconds=3600)
+    client = falcon.testing.TestClient(create_app(tight, db=sqlite_db, dispatcher=Dispatcher(broker)))
+    ok = client.simulate_put("/v1/processors/fits", json={"image": PIN, "timeout_seconds": 500, "retry": {"backoff_max_seconds": 60}})
+    assert ok.status_code == 201, ok.text
+    resp = client.simulate_put("/v1/processors/late", json={"image": PIN, "timeout_seconds": 550, "retry": {"backoff_max_seconds": 60}})
+    assert_problem(resp, 422, "timeout_seconds")
+    assert "consumer_timeout (600s" in resp.json["detail"]
