@@ -9,7 +9,8 @@
 #   infra/dev/services.sh env                print the URLs to export
 #
 # Ports (override in the environment): AMQP_PORT=5672, PG_PORT=5433,
-# REGISTRY_PORT=5000. A service already answering on its port is reused.
+# REGISTRY_PORT=5000, MGMT_PORT=15672 (RabbitMQ management). A service
+# already answering on its port is reused.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,6 +18,7 @@ STATE=${SERVICES_STATE_DIR:-/var/tmp/dockyard-services}
 AMQP_PORT=${AMQP_PORT:-5672}
 PG_PORT=${PG_PORT:-5433}
 REGISTRY_PORT=${REGISTRY_PORT:-5000}
+MGMT_PORT=${MGMT_PORT:-15672}
 DEADLINE_SECONDS=${SERVICE_DEADLINE_SECONDS:-120}
 RABBIT_NODE=${RABBIT_NODE:-dockyard@localhost}
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
@@ -78,8 +80,12 @@ rabbitmq_ctl() {
 rabbitmq_up() {
   if port_open "$AMQP_PORT"; then say "something already listens on AMQP port $AMQP_PORT; reusing it"; return; fi
   mkdir -p "$STATE/rabbitmq"
-  say "starting rabbitmq ($RABBIT_NODE, AMQP $AMQP_PORT, management 15672)"
+  say "starting rabbitmq ($RABBIT_NODE, AMQP $AMQP_PORT, management $MGMT_PORT)"
+  local extra=""
+  # rabbitmq.conf says 15672; another port comes from the command line.
+  [ "$MGMT_PORT" = 15672 ] || extra="-rabbitmq_management tcp_config [{port,$MGMT_PORT}]"
   env HOME=/root \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$extra" \
     RABBITMQ_NODENAME="$RABBIT_NODE" \
     RABBITMQ_NODE_PORT="$AMQP_PORT" \
     RABBITMQ_DIST_PORT=$(( AMQP_PORT + 20000 )) \
@@ -162,6 +168,7 @@ case $cmd in
   env)
     echo "export DOCKYARD_BROKER_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2F"
     echo "export TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
-    echo "export REGISTRY=127.0.0.1:$REGISTRY_PORT" ;;
+    echo "export REGISTRY=127.0.0.1:$REGISTRY_PORT"
+    echo "export TEST_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:$MGMT_PORT" ;;
   *) die "unknown command $cmd (install | up | down | env)" ;;
 esac

@@ -6,9 +6,11 @@ import concurrent.futures
 import datetime as dt
 import json
 import time
+from urllib.parse import quote
 
 import falcon.testing
 import pika
+import requests
 
 from actors.broker import create_broker
 from actors.dispatch import Dispatcher, run_message
@@ -195,3 +197,32 @@ def test_a_full_queue_answers_503_and_leaves_no_run(stack, sample_processors):
     finally:
         broker.close()
         delete_queues(required_env("DOCKYARD_BROKER_URL"), settings.default_queue)
+
+
+def close_from_the_broker(local_port: int) -> None:
+    """Have RabbitMQ close the AMQP connection whose client side is `local_port` (as after missed heartbeats)."""
+    api = required_env("TEST_RABBITMQ_MANAGEMENT_URL")
+    auth = ("guest", "guest")
+
+    def ours():
+        return [c for c in requests.get(f"{api}/api/connections", auth=auth, timeout=5).json() if c.get("peer_port") == local_port]
+
+    # The management plugin lists a new connection at its next statistics round (5 s).
+    [conn] = wait_until(ours, timeout=15, interval=0.5, what="the connection to be listed")
+    requests.delete(f"{api}/api/connections/{quote(conn['name'], safe='')}", auth=auth, timeout=5).raise_for_status()
+    time.sleep(1)  # the broker has sent connection.close; the client learns of it at its next use
+
+
+def test_the_api_publisher_survives_a_connection_the_broker_closed(stack):
+    broker = create_broker(stack.settings)
+    client = falcon.testing.TestClient(create_app(stack.settings, db=stack.db, dispatcher=Dispatcher(broker)))
+    try:
+        assert client.simulate_post("/v1/runs", json={"processor": "echo"}).status_code == 201
+        # NOTE: the publisher's socket; pika keeps it on its transport.
+        local_port = broker.connection._impl._transport._sock.getsockname()[1]
+        close_from_the_broker(local_port)
+        resp = client.simulate_post("/v1/runs", json={"processor": "echo"})
+        assert resp.status_code == 201, resp.text
+        assert stack.wait_state(resp.json["id"], timeout=30)["state"] == "succeeded"
+    finally:
+        broker.close()
