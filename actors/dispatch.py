@@ -19,7 +19,7 @@ from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, broker_answers, create_b
 from settings import Settings
 from storage import runs as run_store
 from storage.database import database
-from storage.models import Run
+from storage.models import Run, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,29 @@ class Dispatcher:
             run_store.withdraw_unpublished(run.id)
             raise
         return run
+
+    def republish_lost(self, *, unpublished_grace: float = 30, lease_grace: float = 60, retry_grace: float = 300) -> int:
+        """The outbox sweep: publish again each run whose message may be lost; return how many.
+
+        Never published (the API died or the broker refused after the row was
+        written), running under a lease expired long ago (its worker and its
+        message are gone), or retrying long past its time (its delayed message
+        was lost). A run published twice is harmless: the second delivery
+        finds the run taken and is dropped.
+        """
+        count = 0
+        for run in run_store.runs_to_republish(
+            utcnow(), unpublished_grace=unpublished_grace, lease_grace=lease_grace, retry_grace=retry_grace
+        ):
+            try:
+                self.publish(run)
+            except QueueUnavailable as exc:
+                log.warning("outbox: could not republish run %s: %s", run.id, exc)
+                break
+            log.info("outbox: republished run %s (%s)", run.id, run.state)
+            count += 1
+        self.marks.flush()
+        return count
 
     def broker_ready(self) -> bool:
         """True if this thread can talk to the broker."""

@@ -1,7 +1,8 @@
 """Scheduler entry point: `python -m scheduling`.
 
-This version starts, opens the database, idles until SIGTERM or SIGINT and
-exits cleanly; leader election and cron firing plug in here.
+This version opens the database, runs the housekeeping sweep (the outbox)
+until SIGTERM or SIGINT and exits cleanly; leader election and cron firing
+plug in here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import signal
 import sys
 import threading
 
+from actors.dispatch import create_dispatcher
+from scheduling.housekeeping import sweep_until_stopped
 from settings import Settings, configure_logging
 from storage.database import open_database
 
@@ -26,8 +29,8 @@ def main() -> int:
         signal.signal(sig, lambda signum, frame: stop.set())
     db.connect(reuse_if_open=True)
     db.close()
-    log.info("scheduler started (no schedules are fired by this version)")
-    stop.wait()
+    log.info("scheduler started: outbox sweep on (no schedules are fired by this version)")
+    sweep_until_stopped(create_dispatcher(settings), stop)
     log.info("scheduler stopping")
     return 0
 

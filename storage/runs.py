@@ -12,7 +12,7 @@ import uuid
 from storage.database import database
 from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
-from storage.run_states import CANCELLED, QUEUED, RUNNING, TERMINAL, insert_queued, transition
+from storage.run_states import CANCELLED, QUEUED, RETRYING, RUNNING, TERMINAL, insert_queued, transition
 
 PRIORITIES = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 MAX_PAGE = 200
@@ -43,6 +43,14 @@ def withdraw_unpublished(run_id: str) -> bool:
             return False
         RunEvent.delete().where(RunEvent.run == run_id).execute()
         return Run.delete().where(Run.id == run_id).execute() == 1
+
+
+def runs_to_republish(now: dt.datetime, *, unpublished_grace: float, lease_grace: float, retry_grace: float, limit: int = 500) -> list[Run]:
+    """Runs whose message may be lost: never published, holding a long-expired lease, or long overdue for a retry."""
+    never_published = (Run.state == QUEUED) & Run.published_at.is_null() & (Run.created_at < now - dt.timedelta(seconds=unpublished_grace))
+    lost_lease = (Run.state == RUNNING) & (Run.lease_expires_at < now - dt.timedelta(seconds=lease_grace))
+    overdue_retry = (Run.state == RETRYING) & (Run.next_attempt_at < now - dt.timedelta(seconds=retry_grace))
+    return list(Run.select().where(never_published | lost_lease | overdue_retry).order_by(Run.created_at).limit(limit))
 
 
 def find_by_idempotency_key(tenant_id: str | None, key: str) -> Run | None:

@@ -226,3 +226,33 @@ def test_the_api_publisher_survives_a_connection_the_broker_closed(stack):
         assert stack.wait_state(resp.json["id"], timeout=30)["state"] == "succeeded"
     finally:
         broker.close()
+
+
+def test_the_outbox_republishes_a_run_whose_publish_never_happened(stack):
+    # The API wrote the row, then died before publishing.
+    run = run_store.create_run(
+        processor="echo", queue=stack.settings.default_queue, priority="normal", payload={"from": "outbox"}, labels={}, timeout_seconds=30
+    )
+    Run.update(created_at=utcnow() - dt.timedelta(seconds=60)).where(Run.id == run.id).execute()
+    dispatcher = Dispatcher(stack.broker)
+    assert dispatcher.republish_lost() >= 1
+    done = stack.wait_state(run.id, timeout=30)
+    assert done["state"] == "succeeded" and done["result"] == {"from": "outbox"}
+    assert Run.get_by_id(run.id).published_at is not None  # not swept again
+
+
+def test_a_run_published_twice_runs_once(stack):
+    run = stack.submit("echo", {"twice": True})
+    stack.broker.enqueue(run_message(Run.get_by_id(run["id"])))
+    assert stack.wait_state(run["id"], timeout=30)["state"] == "succeeded"
+    marker = stack.wait_state(stack.submit("echo", {})["id"], timeout=30)  # the duplicate is behind us
+    assert marker["state"] == "succeeded"
+    assert len(attempts_of(stack, run["id"])) == 1
+
+
+def test_the_outbox_revives_a_run_whose_worker_and_message_are_gone(stack):
+    run = running_under(stack, "echo", {"revived": True}, "vanished-worker", utcnow() - dt.timedelta(minutes=5))
+    assert Dispatcher(stack.broker).republish_lost() >= 1
+    done = stack.wait_state(run.id, timeout=30)
+    assert done["state"] == "succeeded" and done["attempts"] == 2
+    assert attempts_of(stack, run.id)[0]["outcome"] == "worker_lost"
