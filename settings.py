@@ -63,6 +63,9 @@ class Settings:
     # Messages a run queue holds before RabbitMQ refuses publishes (x-max-length,
     # x-overflow reject-publish); fixed when the queue is first declared.
     queue_max_length: int = 100_000
+    # On SIGTERM a worker lets its runs finish for this long, then kills
+    # their containers and hands the runs back to be retried elsewhere.
+    worker_shutdown_grace_seconds: int = 25
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +102,7 @@ class Settings:
             "max_backoff_seconds",
             "lease_seconds",
             "queue_max_length",
+            "worker_shutdown_grace_seconds",
         ]
         for name in positive:
             if getattr(self, name) <= 0:

@@ -55,16 +55,22 @@ class AttemptWatch:
     """Called by the container runner while an attempt runs: renews the lease, and
     returns a reason to stop if the run was cancelled or taken over by another worker."""
 
-    def __init__(self, run_id: str, number: int, owner: str, lease_seconds: int, clock=time.monotonic):
+    def __init__(self, run_id: str, number: int, owner: str, lease_seconds: int, shutdown=None, clock=time.monotonic):
         self.run_id, self.number, self.owner = run_id, number, owner
         self.lease_seconds = lease_seconds
+        self.shutdown = shutdown
         self.clock = clock
+        # Why the watch stopped the attempt: "cancelled", "lease_lost" or "shutdown".
+        self.stop_kind: str | None = None
         now = clock()
         self.next_check = now + WATCH_SECONDS
         self.next_renew = now + lease_seconds / 3
 
     def __call__(self) -> str | None:
         now = self.clock()
+        if self.shutdown is not None and self.shutdown.expired():
+            self.stop_kind = "shutdown"
+            return f"the worker is stopping and its {self.shutdown.grace_seconds:g}s grace period is over; handing the run back"
         try:
             if now >= self.next_renew:
                 self.next_renew = now + self.lease_seconds / 3
@@ -80,13 +86,12 @@ class AttemptWatch:
 
     def _why_stop(self) -> str | None:
         view = run_store.lease_view(self.run_id)
-        if view is None:
-            return "the run was deleted"
-        state, attempts, owner = view
-        if state == run_states.CANCELLED:
+        if view is not None and view[0] == run_states.CANCELLED:
+            self.stop_kind = "cancelled"
             return "cancelled by request"
-        if state != run_states.RUNNING or attempts != self.number or owner != self.owner:
-            return "another worker took this run over"
+        if view is None or view[0] != run_states.RUNNING or view[1] != self.number or view[2] != self.owner:
+            self.stop_kind = "lease_lost"
+            return "this worker lost the run (deleted, or taken over by another worker)"
         return None
 
 
@@ -96,6 +101,7 @@ class Executor:
     client: docker.DockerClient
     runner: ContainerRunner
     worker_name: str
+    shutdown: object | None = None  # actors.shutdown.GracefulShutdown in a real worker
 
     def execute(self, run_id: str, options: dict | None = None) -> None:
         """Handle one delivery of `run_id`; raise RetryLater or DeadLettered to route the message.
@@ -185,7 +191,7 @@ class Executor:
             max_result_bytes=self.settings.max_result_bytes,
             tail_bytes=self.settings.log_tail_bytes,
         )
-        watch = AttemptWatch(run_id, number, self.worker_name, self.settings.lease_seconds)
+        watch = AttemptWatch(run_id, number, self.worker_name, self.settings.lease_seconds, self.shutdown)
         verdict, container_id, exit_code, result = self._run_container(run, number, attempt.id, capture, watch)
         decision = self._persist(
             lambda: self._finish(run, number, attempt.id, verdict, container_id, exit_code, result, capture),
@@ -318,6 +324,9 @@ class Executor:
             log.exception("run %s: unexpected error in the container runner", run.id)
             return self._infrastructure_failure(run, capture, exc), None, None, None
         verdict = judge(outcome, timeout_seconds=run.timeout_seconds, memory_mb=processor.memory_mb)
+        if outcome.stopped and watch.stop_kind == "shutdown":
+            # Not the processor's doing: retried like a lost worker.
+            verdict = Verdict(WORKER_LOST, run_states.FAILED, "worker_shutdown", outcome.stopped)
         result, problem = capture.result()
         if problem:
             capture.note(problem)

@@ -13,13 +13,18 @@ from actors.broker import create_broker
 from actors.containers import ContainerRunner
 from actors.execution import Executor
 from actors.runs import declare_run_actor
+from actors.shutdown import GracefulShutdown, ignore_duplicate_sigterm
 from settings import Settings, configure_logging
 from storage.database import open_database
 
 settings = Settings.from_env()
 configure_logging(settings)
+# Dramatiq's worker process installed its SIGTERM handler before importing us.
+ignore_duplicate_sigterm()
 open_database(settings.database_url, pool_size=settings.database_pool_size)
+shutdown = GracefulShutdown(settings.worker_shutdown_grace_seconds)
 broker = create_broker(settings)
+broker.add_middleware(shutdown)
 dramatiq.set_broker(broker)
 client = docker.DockerClient(base_url=settings.docker_url)
 executor = Executor(
@@ -27,5 +32,6 @@ executor = Executor(
     client=client,
     runner=ContainerRunner(client),
     worker_name=settings.worker_name,
+    shutdown=shutdown,
 )
 run_actor = declare_run_actor(broker, executor, settings.default_queue)

@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
+import docker
 import pytest
 import requests
 
@@ -49,17 +51,24 @@ def procs(tmp_path):
         "DOCKYARD_BROKER_URL": broker_url,
         "DOCKYARD_DEFAULT_QUEUE": queue,
         "DOCKYARD_WORKER_THREADS": "2",
+        "DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS": "4",
     }
     commands = procfile()
     assert set(commands) >= {"release", "web", "worker", "scheduler"}
     subprocess.run(["bash", "-c", commands["release"]], env=env, cwd=ROOT, check=True, timeout=60)
     subprocess.run([BIN / "dockyard", "processors", "apply", manifest], env=env, cwd=ROOT, check=True, timeout=60)
     started = {}
-    for name in ("web", "worker", "scheduler"):
-        log = open(tmp_path / f"{name}.log", "wb")
-        started[name] = subprocess.Popen(
+
+    def start(name: str, log_name: str | None = None) -> subprocess.Popen:
+        log = open(tmp_path / f"{log_name or name}.log", "wb")
+        # Its own process group, as honcho or a PaaS gives each process type.
+        started[log_name or name] = subprocess.Popen(
             ["bash", "-c", f"exec {commands[name]}"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        return started[log_name or name]
+
+    for name in ("web", "worker", "scheduler"):
+        start(name)
     base = f"http://127.0.0.1:{port}"
 
     def ready():
@@ -70,7 +79,7 @@ def procs(tmp_path):
 
     try:
         wait_until(ready, timeout=60, interval=0.25, what="web /readyz")
-        yield {"base": base, "procs": started, "env": env, "logs": tmp_path}
+        yield {"base": base, "procs": started, "env": env, "logs": tmp_path, "start": start}
     finally:
         for proc in started.values():
             if proc.poll() is None:
@@ -111,14 +120,46 @@ def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
     assert cli.returncode == 0, cli.stderr
     assert '"state": "succeeded"' in cli.stdout and '"via": "cli"' in cli.stdout
 
-    # SIGTERM to each main process, as `docker stop` and Kubernetes do.
-    # NOTE: not to the process group: dramatiq's main process relays SIGTERM
-    # to its workers, and a worker that gets a second one is killed (exit 1).
+    # SIGTERM to each process group, as honcho and a PaaS stop a process type
+    # (dramatiq's worker process gets it twice: directly and relayed).
     for proc in procs["procs"].values():
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
     for name, proc in procs["procs"].items():
         try:
             code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             pytest.fail(f"{name} did not stop within 30 s of SIGTERM:\n{logs_of(procs, name)}")
         assert code == 0, f"{name} exited {code}:\n{logs_of(procs, name)}"
+
+
+def get_run(base: str, run_id: str) -> dict:
+    return requests.get(f"{base}/v1/runs/{run_id}", timeout=10).json()
+
+
+def test_a_stopping_worker_finishes_short_runs_and_hands_back_long_ones(procs):
+    base, worker = procs["base"], procs["procs"]["worker"]
+    short = requests.post(f"{base}/v1/runs", json={"processor": "sleep", "payload": {"seconds": 1}}, timeout=10).json()
+    long = requests.post(f"{base}/v1/runs", json={"processor": "sleep", "payload": {"seconds": 8}}, timeout=10).json()
+    wait_until(lambda: all(get_run(base, r["id"])["state"] == "running" for r in (short, long)), timeout=60, what="both runs to start")
+    stopped_at = time.monotonic()
+    os.killpg(worker.pid, signal.SIGTERM)
+    code = worker.wait(timeout=30)
+    took = time.monotonic() - stopped_at
+    assert code == 0, logs_of(procs, "worker")
+    assert took < 4 + 5, f"worker took {took:.1f}s to stop with a 4 s grace period"
+
+    assert get_run(base, short["id"])["state"] == "succeeded"  # finished within the grace period
+    handed_back = get_run(base, long["id"])
+    assert handed_back["state"] == "retrying", handed_back
+    [attempt] = requests.get(f"{base}/v1/runs/{long['id']}/attempts", timeout=10).json()["items"]
+    assert attempt["outcome"] == "worker_lost"
+    assert handed_back["error"]["reason"] == "worker_shutdown" and "grace period is over" in handed_back["error"]["message"]
+    assert not docker.from_env().containers.list(all=True, filters={"label": f"dockyard.run_id={long['id']}"})
+
+    procs["start"]("worker", "worker2")  # another worker picks the run up
+    done = wait_until(
+        lambda: (run := get_run(base, long["id"]))["state"] not in ("queued", "running", "retrying") and run,
+        timeout=60,
+        what="the handed-back run to finish",
+    )
+    assert done["state"] == "succeeded" and done["attempts"] == 2, (done, logs_of(procs, "worker2"))
