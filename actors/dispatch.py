@@ -11,11 +11,13 @@ import threading
 import time
 
 import dramatiq
+import peewee
 import pika.exceptions
 from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError
 
 from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, broker_answers, create_broker
+from actors.dead_letters import DeadLetterQueue
 from settings import Settings
 from storage import runs as run_store
 from storage.database import database
@@ -89,8 +91,9 @@ class PublishedMarks:
 
 
 class Dispatcher:
-    def __init__(self, broker: dramatiq.Broker):
+    def __init__(self, broker: dramatiq.Broker, broker_url: str | None = None):
         self.broker = broker
+        self.broker_url = broker_url
         self.marks = PublishedMarks()
 
     def publish(self, run: Run) -> None:
@@ -137,6 +140,40 @@ class Dispatcher:
         self.marks.flush()
         return count
 
+    def replay(self, original: Run) -> tuple[Run, bool]:
+        """A new run repeating `original` (which must have ended other than succeeded); (run, created).
+
+        At most one replay per run (a unique index): asking again returns
+        the one made before, also when two requests race.
+        """
+        existing = run_store.find_replay(original.id)
+        if existing is not None:
+            return existing, False
+        try:
+            return (
+                self.submit(
+                    tenant_id=original.tenant_id,
+                    processor=original.processor,
+                    queue=original.queue,
+                    priority=original.priority,
+                    payload=original.payload,
+                    labels=original.labels,
+                    timeout_seconds=original.timeout_seconds,
+                    max_attempts=original.max_attempts,
+                    replay_of=original.id,
+                ),
+                True,
+            )
+        except peewee.IntegrityError:
+            existing = run_store.find_replay(original.id)
+            if existing is None:
+                raise
+            return existing, False
+
+    def dead_letters(self, queue: str) -> DeadLetterQueue:
+        """The dead-letter queue of a run queue, on this dispatcher's RabbitMQ."""
+        return DeadLetterQueue(self.broker_url, queue)
+
     def broker_ready(self) -> bool:
         """True if this thread can talk to the broker."""
         return broker_answers(self.broker)
@@ -144,4 +181,4 @@ class Dispatcher:
 
 def create_dispatcher(settings: Settings) -> Dispatcher:
     """A dispatcher on a fresh confirming broker (entry points only)."""
-    return Dispatcher(create_broker(settings))
+    return Dispatcher(create_broker(settings), settings.broker_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import time
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="validate and show what would change, write nothing")
     psub.add_parser("list", help="list registered processors")
 
-    runs = sub.add_parser("runs", help="submit runs and read them over the HTTP API")
+    runs = sub.add_parser("runs", help="submit, read, cancel and replay runs over the HTTP API")
     runs.add_argument("--api-url", help="API base URL (default: DOCKYARD_API_URL, else http://127.0.0.1:8000)")
     rsub = runs.add_subparsers(dest="action", required=True)
     submit = rsub.add_parser("submit", help="submit a run of a processor")
@@ -39,7 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("run_id")
     logs = rsub.add_parser("logs", help="print a run's captured output")
     logs.add_argument("run_id")
+    cancel = rsub.add_parser("cancel", help="cancel a queued, retrying or running run")
+    cancel.add_argument("run_id")
+    replay = rsub.add_parser("replay", help="run again, as a new run, a run that ended other than succeeded")
+    replay.add_argument("run_id")
+
+    dlq = sub.add_parser("dlq", help="dead-lettered runs and their messages in the queue's dead-letter queue (<queue>.XQ)")
+    dsub = dlq.add_subparsers(dest="action", required=True)
+    dlist = dsub.add_parser("list", help="list runs that ended dead_letter, newest first (from the database)")
+    dlist.add_argument("--processor", help="only this processor's runs")
+    dlist.add_argument("--since", type=_timestamp, help="only runs dead-lettered at or after this UTC time (ISO 8601)")
+    peek = dsub.add_parser("peek", help="show the messages in the dead-letter queue without consuming them")
+    peek.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    dreplay = dsub.add_parser("replay", help="replay dead-lettered runs (once each) and drop their dead letters")
+    dreplay.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to replay")
+    dreplay.add_argument("--all", action="store_true", help="every dead-lettered run (with --processor: of that processor)")
+    dreplay.add_argument("--processor", help="with --all: only this processor's runs")
+    purge = dsub.add_parser("purge", help="delete every message in the dead-letter queue (the runs keep their history)")
+    purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
+
+
+def _timestamp(value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     db = open_database(settings.database_url, pool_size=2)
     if args.command == "migrate":
         return migrate_command(db)
+    if args.command == "dlq":
+        return dlq_command(args, settings)
     return processors_command(args, settings)
 
 
@@ -107,6 +136,64 @@ def processors_command(args, settings: Settings) -> int:
     return 0
 
 
+def dlq_command(args, settings: Settings) -> int:
+    from actors.dispatch import create_dispatcher
+    from storage import runs as run_store
+    from storage.errors import NotFound
+
+    dispatcher = create_dispatcher(settings)
+    dlq = dispatcher.dead_letters(settings.default_queue)
+    if args.action == "list":
+        for run in run_store.dead_lettered_runs(processor=args.processor, since=args.since):
+            print(f"{run.id}  {run.processor:16} {run.finished_at:%Y-%m-%dT%H:%M:%SZ}  exit {run.exit_code}  {run.error_message or ''}")
+        return 0
+    if args.action == "peek":
+        for letter in dlq.peek(args.limit):
+            when = f"{letter.dead_lettered_at:%Y-%m-%dT%H:%M:%SZ}" if letter.dead_lettered_at else "?"
+            state = "?"
+            if letter.run_id:
+                try:
+                    state = run_store.get_run(letter.run_id).state
+                except NotFound:
+                    state = "unknown run"
+            print(f"{letter.run_id or '(not a run)'}  dead-lettered {when} ({letter.reason})  run is {state}")
+        return 0
+    if args.action == "purge":
+        count = len(dlq.peek(limit=1_000_000))
+        if not args.yes:
+            answer = input(f"Delete {count} message(s) from {dlq.name}? The runs keep their history. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return 1
+        print(f"deleted {dlq.purge()} message(s) from {dlq.name}")
+        return 0
+    # replay
+    if args.all == bool(args.run_ids):
+        print("dockyard: dlq replay: give run ids or --all", file=sys.stderr)
+        return 2
+    if args.all:
+        originals = run_store.dead_lettered_runs(processor=args.processor, limit=1_000_000)
+    else:
+        originals = []
+        for run_id in args.run_ids:
+            try:
+                run = run_store.get_run(run_id)
+            except NotFound:
+                print(f"dockyard: run {run_id} not found", file=sys.stderr)
+                return 2
+            if run.state != "dead_letter":
+                print(f"dockyard: run {run_id} is {run.state}, not dead_letter", file=sys.stderr)
+                return 2
+            originals.append(run)
+    for original in originals:
+        replay, created = dispatcher.replay(original)
+        print(f"{original.id} {'replayed as' if created else 'was already replayed as'} {replay.id}")
+    dispatcher.marks.flush()
+    removed = dlq.remove({r.id for r in originals})
+    print(f"replayed {len(originals)} run(s); removed {removed} dead letter(s) from {dlq.name}")
+    return 0
+
+
 def _differs(stored: dict, spec: dict) -> bool:
     flat = {**stored, **stored["resources"]}
     return any(flat.get(key) != value for key, value in spec.items())
@@ -134,6 +221,8 @@ def run_command(args, api_url: str) -> int:
             return _show(resp)
         if args.action == "get":
             return _show(requests.get(f"{base}/v1/runs/{args.run_id}", timeout=30))
+        if args.action in ("cancel", "replay"):
+            return _show(requests.post(f"{base}/v1/runs/{args.run_id}/{args.action}", timeout=30))
         resp = requests.get(f"{base}/v1/runs/{args.run_id}/logs", timeout=30)
         if not resp.ok:
             return _show(resp)

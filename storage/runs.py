@@ -12,7 +12,7 @@ import uuid
 from storage.database import database
 from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
-from storage.run_states import CANCELLED, QUEUED, RETRYING, RUNNING, TERMINAL, insert_queued, transition
+from storage.run_states import CANCELLED, DEAD_LETTER, QUEUED, RETRYING, RUNNING, TERMINAL, insert_queued, transition
 
 PRIORITIES = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 MAX_PAGE = 200
@@ -51,6 +51,16 @@ def runs_to_republish(now: dt.datetime, *, unpublished_grace: float, lease_grace
     lost_lease = (Run.state == RUNNING) & (Run.lease_expires_at < now - dt.timedelta(seconds=lease_grace))
     overdue_retry = (Run.state == RETRYING) & (Run.next_attempt_at < now - dt.timedelta(seconds=retry_grace))
     return list(Run.select().where(never_published | lost_lease | overdue_retry).order_by(Run.created_at).limit(limit))
+
+
+def dead_lettered_runs(*, processor: str | None = None, since: dt.datetime | None = None, limit: int = 1000) -> list[Run]:
+    """Runs that ended dead_letter, newest first."""
+    query = Run.select().where(Run.state == DEAD_LETTER)
+    if processor:
+        query = query.where(Run.processor == processor)
+    if since:
+        query = query.where(Run.finished_at >= since)
+    return list(query.order_by(Run.finished_at.desc()).limit(limit))
 
 
 def find_by_idempotency_key(tenant_id: str | None, key: str) -> Run | None:

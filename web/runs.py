@@ -228,25 +228,7 @@ class RunReplayResource:
                 "Not replayable",
                 f"run {run_id} is {original.state}: only a run that ended other than succeeded can be replayed",
             )
-        replay = run_store.find_replay(run_id)
-        if replay is None:
-            try:
-                replay = self.dispatcher.submit(
-                    tenant_id=original.tenant_id,
-                    processor=original.processor,
-                    queue=original.queue,
-                    priority=original.priority,
-                    payload=original.payload,
-                    labels=original.labels,
-                    timeout_seconds=original.timeout_seconds,
-                    max_attempts=original.max_attempts,
-                    replay_of=original.id,
-                )
-            except peewee.IntegrityError:
-                replay = run_store.find_replay(run_id)  # replayed concurrently: one replay per run
-                if replay is None:
-                    raise
-            else:
-                resp.status = falcon.HTTP_201
+        replay, created = self.dispatcher.replay(original)
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/v1/runs/{replay.id}"
         resp.media = run_json(replay)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import json
+import os
+import pathlib
+import subprocess
+import sys
 import time
 from urllib.parse import quote
 
@@ -256,3 +260,47 @@ def test_the_outbox_revives_a_run_whose_worker_and_message_are_gone(stack):
     done = stack.wait_state(run.id, timeout=30)
     assert done["state"] == "succeeded" and done["attempts"] == 2
     assert attempts_of(stack, run.id)[0]["outcome"] == "worker_lost"
+
+
+def dockyard(stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    env.update(
+        DOCKYARD_DATABASE_URL=stack.settings.database_url,
+        DOCKYARD_BROKER_URL=stack.settings.broker_url,
+        DOCKYARD_DEFAULT_QUEUE=stack.settings.default_queue,
+    )
+    return subprocess.run(
+        [pathlib.Path(sys.executable).parent / "dockyard", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_dlq_commands_list_peek_replay_and_purge(stack, sample_processors):
+    name = flaky(stack, sample_processors, "flaky1", max_attempts=1)
+    run = stack.wait_state(stack.submit(name, {"exit_code": 75})["id"], timeout=60)
+    assert run["state"] == "dead_letter"
+    queue = stack.settings.default_queue
+    wait_until(lambda: any(m["args"] == [run["id"]] for m in dead_letters(queue)), timeout=10, what="the dead letter")
+
+    listed = dockyard(stack, "dlq", "list", "--processor", name)
+    assert listed.returncode == 0 and run["id"] in listed.stdout, listed.stderr
+    assert dockyard(stack, "dlq", "list", "--since", "2999-01-01T00:00:00Z").stdout == ""
+    for _ in range(2):  # peeking leaves the messages where they are
+        peeked = dockyard(stack, "dlq", "peek")
+        assert peeked.returncode == 0 and f"{run['id']}  dead-lettered" in peeked.stdout and "run is dead_letter" in peeked.stdout
+
+    replayed = dockyard(stack, "dlq", "replay", run["id"])
+    assert replayed.returncode == 0 and f"{run['id']} replayed as" in replayed.stdout, replayed.stderr
+    replay_id = replayed.stdout.split("replayed as ")[1].split()[0]
+    assert Run.get_by_id(replay_id).replay_of == run["id"]
+    assert not any(m["args"] == [run["id"]] for m in dead_letters(queue))
+    again = dockyard(stack, "dlq", "replay", run["id"])
+    assert f"was already replayed as {replay_id}" in again.stdout
+    assert Run.select().where(Run.replay_of == run["id"]).count() == 1
+
+    assert stack.wait_state(replay_id, timeout=60)["state"] == "dead_letter"  # exit 75 again
+    wait_until(lambda: dead_letters(queue), timeout=10, what="the replay's dead letter")
+    declined = dockyard(stack, "dlq", "purge", stdin="n\n")
+    assert declined.returncode == 1 and dead_letters(queue)
+    purged = dockyard(stack, "dlq", "purge", "--yes")
+    assert purged.returncode == 0 and "deleted" in purged.stdout and not dead_letters(queue)
+    assert dockyard(stack, "dlq", "replay").returncode == 2  # neither ids nor --all
