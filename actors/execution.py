@@ -205,7 +205,7 @@ class Executor:
             raise DeadLettered(f"run {run_id}: {decision.message}")
 
     def _finish(self, run, number, attempt_id, verdict, container_id, exit_code, result, capture) -> Decision | None:
-        capture.flush()
+        capture.flush(strict=True)
         run_store.finish_attempt(
             attempt_id,
             outcome=verdict.attempt_outcome,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 RESULT_PREFIX = "DOCKYARD_RESULT "
 STDOUT, STDERR = 1, 2
 MAX_LINE_CHARS = 1_048_576
+
+log = logging.getLogger(__name__)
 
 
 class OutputCapture:
@@ -73,14 +76,27 @@ class OutputCapture:
             if line.startswith(RESULT_PREFIX):
                 self._result_line = line[len(RESULT_PREFIX) :]
 
-    def flush(self) -> None:
-        """Store what arrived since the last flush."""
+    def flush(self, *, strict: bool = False) -> bool:
+        """Store what arrived since the last flush; True if stored.
+
+        If the sink fails (the database is away), the text is kept for the
+        next flush, in order; the error is logged, or raised when `strict`.
+        """
         with self._lock:
             if not self._pending:
-                return
+                return True
             text = "".join(self._pending)
             self._pending = []
-        self._sink(text)
+        try:
+            self._sink(text)
+        except Exception:
+            with self._lock:
+                self._pending.insert(0, text)
+            if strict:
+                raise
+            log.warning("could not store %d characters of output; keeping them for the next flush", len(text), exc_info=True)
+            return False
+        return True
 
     def finish(self) -> None:
         """Decode what is left, then flush."""

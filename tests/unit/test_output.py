@@ -70,3 +70,25 @@ def test_flush_only_sends_new_text():
     c.feed(STDOUT, b"b")
     c.flush()
     assert stored == ["a", "b"]
+
+
+def test_a_failing_sink_keeps_the_text_for_the_next_flush():
+    stored, failing = [], [True]
+
+    def sink(text):
+        if failing[0]:
+            raise ConnectionError("database away")
+        stored.append(text)
+
+    cap = OutputCapture(sink, max_log_bytes=1000, max_result_bytes=100, tail_bytes=100)
+    cap.feed(STDOUT, b"one\n")
+    assert cap.flush() is False  # logged, not raised: the run goes on
+    cap.feed(STDOUT, b"two\n")
+    try:
+        cap.flush(strict=True)
+        raise AssertionError("strict flush should raise")
+    except ConnectionError:
+        pass
+    failing[0] = False
+    assert cap.flush() is True
+    assert "".join(stored) == "one\ntwo\n"
