@@ -106,9 +106,9 @@ class ContainerRunner:
             raise InfrastructureError(f"image vanished before create: {exc}") from exc
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise InfrastructureError(f"docker create failed: {exc}") from exc
-        if on_created is not None:
-            on_created(container.id)
         try:
+            if on_created is not None:
+                on_created(container.id)
             return self._attach_and_wait(container, spec, capture, should_stop or (lambda: None))
         except (
             docker.errors.APIError,

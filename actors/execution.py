@@ -314,7 +314,7 @@ class Executor:
             outcome = self.runner.run(
                 spec,
                 capture,
-                on_created=lambda cid: run_store.set_attempt_container(attempt_id, cid),
+                on_created=lambda cid: self._note_container(attempt_id, cid),
                 should_stop=watch,
             )
         except InfrastructureError as exc:
@@ -331,6 +331,13 @@ class Executor:
         if problem:
             capture.note(problem)
         return verdict, outcome.container_id, outcome.exit_code, result
+
+    def _note_container(self, attempt_id: int, container_id: str) -> None:
+        """Record the container early, for operators; the attempt's end records it again."""
+        try:
+            run_store.set_attempt_container(attempt_id, container_id)
+        except peewee.PeeweeException:
+            log.warning("could not record container %s of attempt %s yet", container_id[:12], attempt_id, exc_info=True)
 
     def _infrastructure_failure(self, run: Run, capture: OutputCapture, exc: Exception) -> Verdict:
         capture.note(f"infrastructure error: {exc}")
