@@ -37,15 +37,20 @@ def fresh_postgres_database():
     """Create an empty database on the test server; drop it afterwards."""
     server = required_env("TEST_POSTGRES_URL")
     name = unique("dockyard_test")
-    admin = psycopg2.connect(server)
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
+
+    def admin(statement: str) -> None:
+        # A connection each time: the server may have restarted in between (tests/chaos).
+        conn = psycopg2.connect(server)
+        conn.autocommit = True
+        conn.cursor().execute(statement)
+        conn.close()
+
+    admin(f"CREATE DATABASE {name}")
     base = server.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
