@@ -20,7 +20,7 @@ from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, broker_answers, create_b
 from actors.dead_letters import DeadLetterQueue
 from settings import Settings
 from storage import runs as run_store
-from storage.database import database
+from storage.database import database, release_connection
 from storage.models import Run, utcnow
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ class PublishedMarks:
         except Exception:
             log.warning("could not record %d published runs; the outbox will republish them", len(pending), exc_info=True)
         finally:
-            if opened_here and not database.is_closed():
-                database.close()
+            if opened_here:
+                release_connection()
         return marked
 
     def _loop(self) -> None:

@@ -24,6 +24,7 @@ from actors.retry_policy import INFRASTRUCTURE_OUTCOMES, Decision, RetryPolicy, 
 from settings import Settings
 from storage import run_states
 from storage import runs as run_store
+from storage.database import release_connection
 from storage.errors import NotFound
 from storage.models import Run, utcnow
 from storage.processors import get_processor
@@ -81,6 +82,7 @@ class AttemptWatch:
                 self.next_check = now + WATCH_SECONDS
                 return self._why_stop()
         except peewee.PeeweeException:
+            release_connection()
             log.warning("run %s: could not check the run's state; carrying on", self.run_id, exc_info=True)
         return None
 
@@ -263,6 +265,7 @@ class Executor:
             try:
                 return write()
             except (peewee.OperationalError, peewee.InterfaceError):
+                release_connection()  # a connection the server cut stays cut: take a new one
                 if time.monotonic() > deadline:
                     raise
                 log.warning("could not record %s; retrying in %.1fs", what, delay, exc_info=True)

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, Middleware
 
 from actors.broker import RUN_ACTOR
 from actors.execution import DeadLettered, Executor, is_retried_by_broker
+from storage.database import release_connection
 
 # Slack over the longest run for image checks, create/remove and log drain.
 ACTOR_SLACK_SECONDS = 300
 
 
+class ReleaseDatabaseConnection(Middleware):
+    """Each message starts with a connection from the pool, not one a database restart may have cut."""
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        release_connection()
+
+    def after_skip_message(self, broker, message):
+        release_connection()
+
+
 def declare_run_actor(broker: dramatiq.Broker, executor: Executor, queue_name: str) -> dramatiq.Actor:
     """Register the run actor on `broker` for `queue_name`."""
-    if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
-        broker.add_middleware(CurrentMessage())
+    for middleware in (CurrentMessage, ReleaseDatabaseConnection):
+        if not any(isinstance(m, middleware) for m in broker.middleware):
+            broker.add_middleware(middleware())
 
     def execute_run(run_id: str) -> None:
         message = CurrentMessage.get_current_message()

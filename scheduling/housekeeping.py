@@ -13,7 +13,7 @@ import threading
 import peewee
 
 from actors.dispatch import Dispatcher
-from storage.database import database
+from storage.database import release_connection
 
 log = logging.getLogger(__name__)
 
@@ -30,5 +30,4 @@ def sweep_until_stopped(dispatcher: Dispatcher, stop: threading.Event, interval:
         except (peewee.PeeweeException, OSError):
             log.warning("outbox sweep failed; retrying in %.0fs", interval, exc_info=True)
         finally:
-            if not database.is_closed():
-                database.close()
+            release_connection()

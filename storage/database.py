@@ -82,3 +82,17 @@ def open_database(url: str, *, pool_size: int = 10) -> peewee.Database:
 
 def is_postgres(db: peewee.Database) -> bool:
     return isinstance(db, peewee.PostgresqlDatabase)
+
+
+def release_connection() -> None:
+    """Give this thread's connection back to the pool, or drop it if it broke.
+
+    Peewee keeps a thread's connection until it is closed, even one the server
+    cut: every later query on that thread would fail. Long-lived threads call
+    this after a database error, and between units of work.
+    """
+    try:
+        if not database.is_closed():
+            database.close()
+    except Exception:
+        pass  # peewee forgets the connection even when closing it fails

@@ -4,18 +4,9 @@
 # on a number). Services this script started are stopped at the end.
 # Pass options through: make bench SUBMIT_ARGS="--rate 600" OVERHEAD_ARGS="--runs 100"
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
-export PATH="$ROOT/.venv/bin:$PATH"
-SERVICES="$ROOT/infra/dev/services.sh"
-
-started=$("$SERVICES" up docker rabbitmq postgres registry)
-cleanup() {
-  # shellcheck disable=SC2086
-  if [ -n "$started" ]; then "$SERVICES" down $started || true; fi
-}
-trap cleanup EXIT
-eval "$("$SERVICES" env)"
+# shellcheck source=infra/dev/common.sh
+source "$(dirname "$0")/common.sh"
+with_services docker rabbitmq postgres registry
 export BENCH_PROCESSORS_MANIFEST="$ROOT/.dockyard/bench-processors.yaml"
 infra/processors/build.sh "$BENCH_PROCESSORS_MANIFEST"
 

@@ -2,19 +2,10 @@
 # `make run`: services, database, sample processors, then web + worker +
 # scheduler from the Procfile (honcho). Ctrl-C stops what this started.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
-export PATH="$ROOT/.venv/bin:$PATH"
+# shellcheck source=infra/dev/common.sh
+source "$(dirname "$0")/common.sh"
 export PORT=${PORT:-8000}
-SERVICES="$ROOT/infra/dev/services.sh"
-
-started=$("$SERVICES" up docker rabbitmq registry)
-cleanup() {
-  # shellcheck disable=SC2086
-  [ -n "$started" ] && "$SERVICES" down $started || true
-}
-trap cleanup EXIT
-eval "$("$SERVICES" env)"
+with_services docker rabbitmq registry
 
 dockyard migrate
 infra/processors/build.sh "$ROOT/.dockyard/processors.yaml"

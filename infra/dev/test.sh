@@ -4,18 +4,9 @@
 # lint, check configs and run every test. Services this script started are
 # stopped at the end unless KEEP_SERVICES=1.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
-export PATH="$ROOT/.venv/bin:$PATH"
-SERVICES="$ROOT/infra/dev/services.sh"
-
-started=$("$SERVICES" up docker rabbitmq postgres registry)
-cleanup() {
-  # shellcheck disable=SC2086
-  if [ -n "$started" ] && [ "${KEEP_SERVICES:-0}" != 1 ]; then "$SERVICES" down $started || true; fi
-}
-trap cleanup EXIT
-eval "$("$SERVICES" env)"
+# shellcheck source=infra/dev/common.sh
+source "$(dirname "$0")/common.sh"
+with_services docker rabbitmq postgres registry
 export TEST_PROCESSORS_MANIFEST="$ROOT/.dockyard/test-processors.yaml"
 infra/processors/build.sh "$TEST_PROCESSORS_MANIFEST"
 

@@ -30,6 +30,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
 SERVICES = ROOT / "infra" / "dev" / "services.sh"
 TERMINAL = ("succeeded", "failed", "timed_out", "dead_letter", "cancelled")
+SLOWEST_RUN = "SELECT coalesce(max(extract(epoch FROM finished_at - created_at)), 0) FROM runs"
+# Recovery, not speed: a run caught in a failure must still end within this.
+RECOVERY_BOUND_SECONDS = 60
 
 
 def services(*args: str) -> None:
@@ -187,6 +190,9 @@ class Cluster:
             "ended_twice": len(twice),
             "stuck": sum(1 for state in rows.values() if state not in TERMINAL),
             "states": {s: list(rows.values()).count(s) for s in sorted(set(rows.values()))},
+            "slowest_run_seconds": round(
+                self.query("SELECT coalesce(max(extract(epoch FROM finished_at - created_at)), 0) FROM runs")[0][0]
+            ),
         }
         print(f"\nchaos ledger: {ledger}")
         return ledger
@@ -214,6 +220,7 @@ def assert_nothing_lost(ledger: dict) -> None:
     assert ledger["lost"] == 0, ledger
     assert ledger["ended_twice"] == 0, ledger
     assert ledger["stuck"] == 0, ledger
+    assert ledger["slowest_run_seconds"] < RECOVERY_BOUND_SECONDS, ledger
 
 
 @pytest.fixture

@@ -47,3 +47,15 @@ def test_pool_discards_a_busy_connection_the_server_cut(pg_db):
         select_one(pg_db)
     # ...and the pool does not hand it out again.
     assert select_one(pg_db) == 1
+
+
+def test_release_connection_recovers_a_thread_whose_connection_was_cut(pg_db):
+    pg_db.connect()
+    assert pg_db.execute_sql("SELECT 1").fetchone()[0] == 1
+    cut_connections(pg_db)
+    for _ in range(2):  # the thread keeps its dead connection...
+        with pytest.raises((peewee.OperationalError, peewee.InterfaceError)):
+            pg_db.execute_sql("SELECT 1")
+    database.release_connection()  # ...until it lets go of it
+    assert pg_db.execute_sql("SELECT 1").fetchone()[0] == 1
+    pg_db.close()
