@@ -26,10 +26,14 @@ class DockyardBroker(RabbitmqBroker):
         self.queue_max_length = queue_max_length
         super().__init__(**kwargs)
 
-    def _declare_queue(self, queue_name):
+    def run_queue_arguments(self, queue_name: str) -> dict:
+        """The arguments a run queue is declared with (they cannot change on an existing queue)."""
         arguments = self._build_queue_arguments(queue_name)
         arguments.update({"x-max-length": self.queue_max_length, "x-overflow": "reject-publish"})
-        return self.channel.queue_declare(queue=queue_name, durable=True, arguments=arguments)
+        return arguments
+
+    def _declare_queue(self, queue_name):
+        return self.channel.queue_declare(queue=queue_name, durable=True, arguments=self.run_queue_arguments(queue_name))
 
 
 def create_broker(settings: Settings, *, middleware: list | None = None) -> dramatiq.Broker:

@@ -30,6 +30,10 @@ class QueueUnavailable(Exception):
     """The broker did not confirm the publish; the run was withdrawn."""
 
 
+class QueueMismatch(Exception):
+    """A run queue exists with other arguments than these settings ask for."""
+
+
 def run_message(run: Run) -> Message:
     """The message for a run: only its id, at the run's broker priority."""
     return Message(
@@ -173,6 +177,37 @@ class Dispatcher:
     def dead_letters(self, queue: str) -> DeadLetterQueue:
         """The dead-letter queue of a run queue, on this dispatcher's RabbitMQ."""
         return DeadLetterQueue(self.broker_url, queue)
+
+    def ensure_queue(self, queue: str, *, recreate_if_empty: bool = False) -> str:
+        """Declare a run queue with the arguments these settings give it; return "ok" or "recreated".
+
+        RabbitMQ refuses to redeclare a queue with other arguments (say a new
+        length limit). An empty one may be deleted and declared again; a
+        non-empty one raises QueueMismatch saying what to do.
+        """
+        arguments = self.broker.run_queue_arguments(queue)
+        connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
+        try:
+            try:
+                connection.channel().queue_declare(queue, durable=True, arguments=arguments)
+                return "ok"
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != 406:  # PRECONDITION_FAILED: inequivalent arguments
+                    raise
+                mismatch = exc.reply_text
+            channel = connection.channel()
+            waiting = channel.queue_declare(queue, passive=True).method.message_count
+            if waiting or not recreate_if_empty:
+                raise QueueMismatch(
+                    f"queue {queue!r} exists with other arguments ({mismatch}) and holds {waiting} message(s); "
+                    "see 'Changing the length limit on an existing queue' in docs/operations.md"
+                )
+            channel.queue_delete(queue)
+            channel.queue_declare(queue, durable=True, arguments=arguments)
+            return "recreated"
+        finally:
+            if connection.is_open:
+                connection.close()
 
     def broker_ready(self) -> bool:
         """True if this thread can talk to the broker."""

@@ -45,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay = rsub.add_parser("replay", help="run again, as a new run, a run that ended other than succeeded")
     replay.add_argument("run_id")
 
+    queue = sub.add_parser("queue", help="the run queue on RabbitMQ")
+    qsub = queue.add_subparsers(dest="action", required=True)
+    declare = qsub.add_parser("declare", help="declare the run queue with these settings' arguments (priorities, length limit)")
+    declare.add_argument(
+        "--recreate-if-empty",
+        action="store_true",
+        help="if it exists with other arguments and holds no message, delete and declare it anew",
+    )
+
     dlq = sub.add_parser("dlq", help="dead-lettered runs and their messages in the queue's dead-letter queue (<queue>.XQ)")
     dsub = dlq.add_subparsers(dest="action", required=True)
     dlist = dsub.add_parser("list", help="list runs that ended dead_letter, newest first (from the database)")
@@ -85,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return migrate_command(db)
     if args.command == "dlq":
         return dlq_command(args, settings)
+    if args.command == "queue":
+        return queue_command(args, settings)
     return processors_command(args, settings)
 
 
@@ -133,6 +144,19 @@ def processors_command(args, settings: Settings) -> int:
         print(f"{verb:7} {spec['name']} {spec['image']}")
         if not args.dry_run and verb != "keep":
             put_processor(spec)
+    return 0
+
+
+def queue_command(args, settings: Settings) -> int:
+    from actors.dispatch import QueueMismatch, create_dispatcher
+
+    try:
+        outcome = create_dispatcher(settings).ensure_queue(settings.default_queue, recreate_if_empty=args.recreate_if_empty)
+    except QueueMismatch as exc:
+        print(f"dockyard: {exc}", file=sys.stderr)
+        return 1
+    verb = "declared" if outcome == "ok" else "was empty with other arguments; deleted and declared anew:"
+    print(f"queue {settings.default_queue!r} {verb} (max length {settings.queue_max_length})")
     return 0
 
 

@@ -8,6 +8,8 @@ export PORT=${PORT:-8000}
 with_services docker rabbitmq registry
 
 dockyard migrate
+# A queue left by an older version with other arguments is replaced if empty.
+dockyard queue declare --recreate-if-empty
 infra/processors/build.sh "$ROOT/.dockyard/processors.yaml"
 dockyard processors apply "$ROOT/.dockyard/processors.yaml"
 

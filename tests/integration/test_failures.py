@@ -14,10 +14,11 @@ from urllib.parse import quote
 
 import falcon.testing
 import pika
+import pytest
 import requests
 
 from actors.broker import create_broker
-from actors.dispatch import Dispatcher, run_message
+from actors.dispatch import Dispatcher, QueueMismatch, run_message
 from storage import run_states
 from storage import runs as run_store
 from storage.models import Run, RunAttempt, utcnow
@@ -304,3 +305,24 @@ def test_dlq_commands_list_peek_replay_and_purge(stack, sample_processors):
     purged = dockyard(stack, "dlq", "purge", "--yes")
     assert purged.returncode == 0 and "deleted" in purged.stdout and not dead_letters(queue)
     assert dockyard(stack, "dlq", "replay").returncode == 2  # neither ids nor --all
+
+
+def test_a_queue_with_other_arguments_is_replaced_only_if_empty(stack):
+    name = unique("old_queue")
+    dispatcher = Dispatcher(stack.broker, stack.settings.broker_url)
+    connection = pika.BlockingConnection(pika.URLParameters(stack.settings.broker_url))
+    channel = connection.channel()
+    channel.queue_declare(name, durable=True)  # as an older version declared it: no priorities, no limit
+    try:
+        channel.basic_publish("", name, b"{}")
+        with pytest.raises(QueueMismatch, match="holds 1 message"):
+            dispatcher.ensure_queue(name, recreate_if_empty=True)
+        channel = connection.channel()
+        channel.queue_purge(name)
+        with pytest.raises(QueueMismatch, match="inequivalent arg"):
+            dispatcher.ensure_queue(name)
+        assert dispatcher.ensure_queue(name, recreate_if_empty=True) == "recreated"
+        assert dispatcher.ensure_queue(name) == "ok"
+    finally:
+        connection.channel().queue_delete(name)
+        connection.close()
