@@ -66,6 +66,8 @@ class Settings:
     # On SIGTERM a worker lets its runs finish for this long, then kills
     # their containers and hands the runs back to be retried elsewhere.
     worker_shutdown_grace_seconds: int = 25
+    # A schedule may not fire more often than this.
+    schedule_min_interval_seconds: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +105,7 @@ class Settings:
             "lease_seconds",
             "queue_max_length",
             "worker_shutdown_grace_seconds",
+            "schedule_min_interval_seconds",
         ]
         for name in positive:
             if getattr(self, name) <= 0:

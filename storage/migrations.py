@@ -130,10 +130,43 @@ CREATE UNIQUE INDEX runs_replay_of ON runs (replay_of);
 CREATE INDEX runs_unpublished ON runs (created_at) WHERE published_at IS NULL
 """
 
+# Cron schedules and what happened at each of their fire times.
+V3_SCHEDULES = """
+CREATE TABLE schedules (
+    id VARCHAR(32) PRIMARY KEY,
+    tenant_id VARCHAR(64),
+    name VARCHAR(64) NOT NULL,
+    cron VARCHAR(128) NOT NULL,
+    timezone VARCHAR(64) NOT NULL,
+    processor VARCHAR(64) NOT NULL,
+    payload TEXT,
+    priority VARCHAR(16) NOT NULL,
+    overlap VARCHAR(16) NOT NULL,
+    catchup_window_seconds INTEGER NOT NULL,
+    paused {bool} NOT NULL,
+    next_fire_at {ts},
+    last_fired_at {ts},
+    created_at {ts} NOT NULL,
+    updated_at {ts} NOT NULL
+);
+CREATE UNIQUE INDEX schedules_name ON schedules ((COALESCE(tenant_id, '')), name);
+CREATE TABLE schedule_events (
+    id {serial},
+    schedule_id VARCHAR(32) NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+    scheduled_for {ts} NOT NULL,
+    kind VARCHAR(32) NOT NULL,
+    run_id VARCHAR(32),
+    message TEXT,
+    at {ts} NOT NULL
+);
+CREATE INDEX schedule_events_schedule ON schedule_events (schedule_id, id)
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
     (2, "recovery", V2_RECOVERY),
+    (3, "schedules", V3_SCHEDULES),
 ]
 
 VERSION_TABLE = """

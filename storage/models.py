@@ -114,3 +114,37 @@ class RunLogChunk(BaseModel):
 
     class Meta:
         table_name = "run_log_chunks"
+
+
+class Schedule(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=32)
+    tenant_id = peewee.CharField(max_length=64, null=True)
+    name = peewee.CharField(max_length=64)
+    cron = peewee.CharField(max_length=128)
+    timezone = peewee.CharField(max_length=64)
+    processor = peewee.CharField(max_length=64)
+    payload = JSONField(null=True)
+    priority = peewee.CharField(max_length=16)
+    overlap = peewee.CharField(max_length=16)
+    catchup_window_seconds = peewee.IntegerField()
+    paused = peewee.BooleanField(default=False)
+    next_fire_at = peewee.DateTimeField(null=True)
+    last_fired_at = peewee.DateTimeField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "schedules"
+
+
+class ScheduleEvent(BaseModel):
+    id = peewee.AutoField()
+    schedule = peewee.ForeignKeyField(Schedule, column_name="schedule_id", on_delete="CASCADE")
+    scheduled_for = peewee.DateTimeField()
+    kind = peewee.CharField(max_length=32)
+    run_id = peewee.CharField(max_length=32, null=True)
+    message = peewee.TextField(null=True)
+    at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "schedule_events"

@@ -23,6 +23,12 @@ from web.runs import (
     RunResource,
     RunsResource,
 )
+from web.schedules import (
+    SchedulePauseResource,
+    ScheduleResource,
+    SchedulesResource,
+    ScheduleTriggerResource,
+)
 
 
 def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
@@ -42,6 +48,11 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     app.add_route("/v1/runs/{run_id}/logs", RunLogsResource(settings))
     app.add_route("/v1/runs/{run_id}/cancel", RunCancelResource())
     app.add_route("/v1/runs/{run_id}/replay", RunReplayResource(dispatcher))
+    app.add_route("/v1/schedules", SchedulesResource(settings))
+    app.add_route("/v1/schedules/{schedule_id}", ScheduleResource(settings))
+    app.add_route("/v1/schedules/{schedule_id}/pause", SchedulePauseResource(paused=True))
+    app.add_route("/v1/schedules/{schedule_id}/resume", SchedulePauseResource(paused=False))
+    app.add_route("/v1/schedules/{schedule_id}/trigger", ScheduleTriggerResource(dispatcher))
     app.add_route("/v1/processors", ProcessorsResource())
     app.add_route("/v1/processors/{name}", ProcessorResource(settings, processors))
     return app

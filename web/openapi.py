@@ -157,6 +157,48 @@ def build_document() -> dict:
             },
         },
     }
+    schedule_spec = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"},
+            "cron": {"type": "string", "description": "five fields: minute hour day-of-month month day-of-week"},
+            "timezone": {"type": "string", "description": "IANA time zone", "default": "UTC"},
+            "processor": {"type": "string"},
+            "payload": {},
+            "priority": {"type": "string", "enum": list(PRIORITIES), "default": "normal"},
+            "overlap": {"type": "string", "enum": ["allow", "forbid", "replace"], "default": "allow"},
+            "catchup_window_seconds": {"type": "integer", "minimum": 0, "default": 300},
+            "paused": {"type": "boolean", "default": False},
+        },
+        "additionalProperties": False,
+    }
+    schedule = {
+        "type": "object",
+        "required": ["id", "name", "cron", "timezone", "processor", "overlap", "paused"],
+        "properties": {
+            **schedule_spec["properties"],
+            "id": {"type": "string"},
+            "next_fire_at": TIMESTAMP,
+            "last_fired_at": TIMESTAMP,
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+            "recent": {
+                "type": "array",
+                "description": "the latest fire times and what they came to (single schedule only)",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "scheduled_for": TIMESTAMP,
+                        "kind": {"type": "string", "enum": ["fired", "triggered", "skipped_overlap", "replaced", "missed"]},
+                        "run_id": {"type": ["string", "null"]},
+                        "message": {"type": ["string", "null"]},
+                        "at": TIMESTAMP,
+                    },
+                },
+            },
+        },
+    }
+    schedule_id = {"name": "schedule_id", "in": "path", "required": True, "schema": {"type": "string"}}
     items = lambda schema: {
         "type": "object",
         "required": ["items"],
@@ -172,6 +214,9 @@ def build_document() -> dict:
                 "Attempt": attempt,
                 "Event": event,
                 "Processor": processor,
+                "Schedule": schedule,
+                "ScheduleRequest": {**schedule_spec, "required": ["name", "cron", "processor"]},
+                "ScheduleChange": schedule_spec,
                 "Problem": problem,
             },
         },
@@ -324,6 +369,58 @@ def build_document() -> dict:
                         "201": {"description": "The new run", **_json(_ref("Run"))},
                         **_errors(404, 409, 503),
                     },
+                }
+            },
+            "/v1/schedules": {
+                "post": {
+                    "summary": "Create a schedule",
+                    "requestBody": {"required": True, **_json(_ref("ScheduleRequest"))},
+                    "responses": {
+                        "201": {"description": "Created", **_json(_ref("Schedule"))},
+                        **_errors(400, 409, 413, 415, 422, 503),
+                    },
+                },
+                "get": {
+                    "summary": "List schedules by name",
+                    "responses": {"200": {"description": "Schedules", **_json(items(_ref("Schedule")))}},
+                },
+            },
+            "/v1/schedules/{schedule_id}": {
+                "get": {
+                    "summary": "A schedule, with its latest fire times",
+                    "parameters": [schedule_id],
+                    "responses": {"200": {"description": "The schedule", **_json(_ref("Schedule"))}, **_errors(404)},
+                },
+                "patch": {
+                    "summary": "Change some fields of a schedule",
+                    "parameters": [schedule_id],
+                    "requestBody": {"required": True, **_json(_ref("ScheduleChange"))},
+                    "responses": {
+                        "200": {"description": "The schedule", **_json(_ref("Schedule"))},
+                        **_errors(400, 404, 409, 413, 415, 422),
+                    },
+                },
+                "delete": {
+                    "summary": "Delete a schedule (its runs stay)",
+                    "parameters": [schedule_id],
+                    "responses": {"204": {"description": "Deleted"}, **_errors(404)},
+                },
+            },
+            **{
+                f"/v1/schedules/{{schedule_id}}/{action}": {
+                    "post": {
+                        "summary": summary,
+                        "parameters": [schedule_id],
+                        "responses": {"200": {"description": "The schedule", **_json(_ref("Schedule"))}, **_errors(404)},
+                    }
+                }
+                for action, summary in (("pause", "Stop firing (next_fire_at becomes null)"), ("resume", "Fire again from now on"))
+            },
+            "/v1/schedules/{schedule_id}/trigger": {
+                "post": {
+                    "summary": "Start a run of the schedule now",
+                    "parameters": [schedule_id],
+                    "responses": {"201": {"description": "The run", **_json(_ref("Run"))}, **_errors(404, 503)},
                 }
             },
             "/v1/processors": {

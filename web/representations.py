@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from storage.models import Run, RunAttempt, RunEvent
+from storage.models import Run, RunAttempt, RunEvent, Schedule, ScheduleEvent
 from storage.processors import processor_as_dict
 
 
@@ -67,4 +67,29 @@ def processor_json(p) -> dict:
     data = processor_as_dict(p)
     data["created_at"] = timestamp(data["created_at"])
     data["updated_at"] = timestamp(data["updated_at"])
+    return data
+
+
+def schedule_json(s: Schedule, events: list[ScheduleEvent] | None = None) -> dict:
+    data = {
+        "id": s.id,
+        "name": s.name,
+        "cron": s.cron,
+        "timezone": s.timezone,
+        "processor": s.processor,
+        "payload": s.payload,
+        "priority": s.priority,
+        "overlap": s.overlap,
+        "catchup_window_seconds": s.catchup_window_seconds,
+        "paused": s.paused,
+        "next_fire_at": timestamp(s.next_fire_at),
+        "last_fired_at": timestamp(s.last_fired_at),
+        "created_at": timestamp(s.created_at),
+        "updated_at": timestamp(s.updated_at),
+    }
+    if events is not None:
+        data["recent"] = [
+            {"scheduled_for": timestamp(e.scheduled_for), "kind": e.kind, "run_id": e.run_id, "message": e.message, "at": timestamp(e.at)}
+            for e in events
+        ]
     return data

@@ -1,0 +1,166 @@
+"""Schedules: validating a spec, storing it, reading it, and the record of their fires."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from typing import Any
+
+from settings import Settings
+from storage.cron import CronError, next_fire_after, shortest_interval
+from storage.database import database
+from storage.errors import InvalidSpec, NotFound
+from storage.models import Processor, Schedule, ScheduleEvent, utcnow
+from storage.runs import PRIORITIES
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+OVERLAPS = ("allow", "forbid", "replace")
+MAX_CATCHUP_WINDOW_SECONDS = 7 * 86_400
+SPEC_DEFAULTS: dict[str, Any] = {
+    "timezone": "UTC",
+    "payload": {},
+    "priority": "normal",
+    "overlap": "allow",
+    "catchup_window_seconds": 300,
+    "paused": False,
+}
+SPEC_FIELDS = {"name", "cron", "processor", *SPEC_DEFAULTS}
+
+# What a fire time came to (schedule_events.kind).
+FIRED = "fired"
+TRIGGERED = "triggered"
+SKIPPED_OVERLAP = "skipped_overlap"
+REPLACED = "replaced"
+MISSED = "missed"
+
+
+def parse_schedule_spec(body: Any, settings: Settings, *, current: dict | None = None, now: dt.datetime | None = None) -> dict:
+    """Check a schedule spec (with `current`, a PATCH over it); return the fields to store."""
+    if not isinstance(body, dict):
+        raise InvalidSpec([("body", "must be a JSON object")])
+    errors = [(name, "unknown field") for name in sorted(set(body) - SPEC_FIELDS)]
+    spec = {**SPEC_DEFAULTS, **(current or {}), **body}
+    for name in ("name", "cron", "processor"):
+        if name not in spec:
+            errors.append((name, "required"))
+    name = spec.get("name")
+    if name is not None and (not isinstance(name, str) or not NAME_RE.match(name)):
+        errors.append(("name", "must be 1-64 characters: lowercase letters, digits, '.', '-', '_'"))
+    processor = spec.get("processor")
+    if processor is not None and (not isinstance(processor, str) or Processor.get_or_none(Processor.name == processor) is None):
+        errors.append(("processor", f"no processor named {processor!r} is registered"))
+    if spec["priority"] not in PRIORITIES:
+        errors.append(("priority", f"must be one of {', '.join(PRIORITIES)}"))
+    if spec["overlap"] not in OVERLAPS:
+        errors.append(("overlap", f"must be one of {', '.join(OVERLAPS)}"))
+    window = spec["catchup_window_seconds"]
+    if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= MAX_CATCHUP_WINDOW_SECONDS:
+        errors.append(("catchup_window_seconds", f"must be an integer from 0 to {MAX_CATCHUP_WINDOW_SECONDS}"))
+    if not isinstance(spec["paused"], bool):
+        errors.append(("paused", "must be true or false"))
+    if len(json.dumps(spec["payload"], separators=(",", ":"))) > settings.max_payload_bytes:
+        errors.append(("payload", f"larger than {settings.max_payload_bytes} bytes"))
+    if "cron" in spec:
+        errors.extend(_cron_errors(spec["cron"], spec["timezone"], settings, now or utcnow()))
+    if errors:
+        raise InvalidSpec(errors)
+    return {key: spec[key] for key in sorted(SPEC_FIELDS)}
+
+
+def _cron_errors(expression, timezone, settings: Settings, now: dt.datetime) -> list[tuple[str, str]]:
+    try:
+        gap = shortest_interval(expression, timezone, now)
+    except CronError as exc:
+        return [(exc.field, str(exc))]
+    if gap is None:
+        if next_fire_after(expression, timezone, now) is None:
+            return [("cron", "never fires")]
+        return []
+    if gap.total_seconds() < settings.schedule_min_interval_seconds:
+        return [
+            (
+                "cron",
+                f"fires every {gap.total_seconds():g}s; the minimum interval is {settings.schedule_min_interval_seconds}s "
+                "(DOCKYARD_SCHEDULE_MIN_INTERVAL_SECONDS)",
+            )
+        ]
+    return []
+
+
+def _next_fire(fields: dict, now: dt.datetime, previous: dt.datetime | None) -> dt.datetime | None:
+    if fields["paused"]:
+        return None
+    return next_fire_after(fields["cron"], fields["timezone"], now, previous)
+
+
+def create_schedule(fields: dict, tenant_id: str | None = None, now: dt.datetime | None = None) -> Schedule:
+    """Store a new schedule (fields from parse_schedule_spec); raises peewee.IntegrityError on a taken name."""
+    now = now or utcnow()
+    return Schedule.create(
+        id=uuid.uuid4().hex,
+        tenant_id=tenant_id,
+        next_fire_at=_next_fire(fields, now, None),
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+
+
+def update_schedule(schedule: Schedule, fields: dict, now: dt.datetime | None = None) -> Schedule:
+    """Replace a schedule's spec; its next fire is computed again from now."""
+    now = now or utcnow()
+    changes = {**fields, "next_fire_at": _next_fire(fields, now, schedule.last_fired_at), "updated_at": now}
+    Schedule.update(changes).where(Schedule.id == schedule.id).execute()
+    return Schedule.get_by_id(schedule.id)
+
+
+def spec_of(schedule: Schedule) -> dict:
+    return {key: getattr(schedule, key) for key in SPEC_FIELDS}
+
+
+def get_schedule(schedule_id: str, tenant_id: str | None = None) -> Schedule:
+    query = Schedule.select().where(Schedule.id == schedule_id)
+    if tenant_id is not None:
+        query = query.where(Schedule.tenant_id == tenant_id)
+    schedule = query.first()
+    if schedule is None:
+        raise NotFound("schedule", schedule_id)
+    return schedule
+
+
+def list_schedules(tenant_id: str | None = None) -> list[Schedule]:
+    query = Schedule.select()
+    if tenant_id is not None:
+        query = query.where(Schedule.tenant_id == tenant_id)
+    return list(query.order_by(Schedule.name, Schedule.id))
+
+
+def delete_schedule(schedule: Schedule) -> None:
+    with database.atomic():
+        ScheduleEvent.delete().where(ScheduleEvent.schedule == schedule.id).execute()
+        Schedule.delete().where(Schedule.id == schedule.id).execute()
+
+
+def record_fire(
+    schedule: Schedule, scheduled_for: dt.datetime, kind: str, *, run_id: str | None = None, message: str | None = None
+) -> None:
+    """Note what a fire time came to. A fire or trigger moves `last_fired_at`; a cron fire
+    (made, skipped or missed) moves `next_fire_at` past it. `updated_at` is for spec changes only."""
+    now = utcnow()
+    with database.atomic():
+        ScheduleEvent.create(schedule=schedule.id, scheduled_for=scheduled_for, kind=kind, run_id=run_id, message=message, at=now)
+        if kind in (FIRED, TRIGGERED):
+            Schedule.update(last_fired_at=scheduled_for).where(
+                (Schedule.id == schedule.id) & (Schedule.last_fired_at.is_null() | (Schedule.last_fired_at < scheduled_for))
+            ).execute()
+        if kind != TRIGGERED and not schedule.paused:
+            following = next_fire_after(schedule.cron, schedule.timezone, scheduled_for, previous=scheduled_for)
+            Schedule.update(next_fire_at=following).where(
+                (Schedule.id == schedule.id) & (Schedule.next_fire_at.is_null() | (Schedule.next_fire_at <= scheduled_for))
+            ).execute()
+
+
+def list_schedule_events(schedule_id: str, limit: int = 100) -> list[ScheduleEvent]:
+    return list(ScheduleEvent.select().where(ScheduleEvent.schedule == schedule_id).order_by(ScheduleEvent.id.desc()).limit(limit))

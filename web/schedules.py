@@ -1,0 +1,102 @@
+"""/v1/schedules: cron schedules of runs (fired by the scheduler process's leader)."""
+
+from __future__ import annotations
+
+import falcon
+import peewee
+
+from actors.dispatch import Dispatcher
+from settings import Settings
+from storage import schedules as schedule_store
+from storage.models import utcnow
+from storage.processors import get_processor
+from web.errors import Problem
+from web.representations import run_json, schedule_json
+from web.requests import read_json_body
+
+MAX_SPEC_BYTES = 2_162_688  # a payload of DOCKYARD_MAX_PAYLOAD_BYTES and the rest
+
+
+def name_taken(name: str) -> Problem:
+    return Problem(falcon.HTTP_409, "Conflict", f"a schedule named {name!r} exists", errors=[("name", "already used")])
+
+
+class SchedulesResource:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        fields = schedule_store.parse_schedule_spec(read_json_body(req, MAX_SPEC_BYTES), self.settings)
+        try:
+            schedule = schedule_store.create_schedule(fields, req.context.tenant_id)
+        except peewee.IntegrityError:
+            raise name_taken(fields["name"]) from None
+        resp.status = falcon.HTTP_201
+        resp.location = f"/v1/schedules/{schedule.id}"
+        resp.media = schedule_json(schedule)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"items": [schedule_json(s) for s in schedule_store.list_schedules(req.context.tenant_id)]}
+
+
+class ScheduleResource:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
+        schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
+        resp.media = schedule_json(schedule, events=schedule_store.list_schedule_events(schedule.id, limit=20))
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
+        schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
+        body = read_json_body(req, MAX_SPEC_BYTES)
+        fields = schedule_store.parse_schedule_spec(body, self.settings, current=schedule_store.spec_of(schedule))
+        try:
+            resp.media = schedule_json(schedule_store.update_schedule(schedule, fields))
+        except peewee.IntegrityError:
+            raise name_taken(fields["name"]) from None
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
+        schedule_store.delete_schedule(schedule_store.get_schedule(schedule_id, req.context.tenant_id))
+        resp.status = falcon.HTTP_204
+
+
+class SchedulePauseResource:
+    """POST .../pause and .../resume."""
+
+    def __init__(self, paused: bool):
+        self.paused = paused
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
+        schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
+        fields = {**schedule_store.spec_of(schedule), "paused": self.paused}
+        resp.media = schedule_json(schedule_store.update_schedule(schedule, fields))
+
+
+class ScheduleTriggerResource:
+    """POST .../trigger: one run now, whatever the cron says (overlap is not checked, as for a
+    Kubernetes job created from a CronJob by hand)."""
+
+    def __init__(self, dispatcher: Dispatcher):
+        self.dispatcher = dispatcher
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
+        schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
+        processor = get_processor(schedule.processor)
+        now = utcnow()
+        run = self.dispatcher.submit(
+            tenant_id=schedule.tenant_id,
+            processor=processor.name,
+            queue=processor.queue,
+            priority=schedule.priority,
+            payload=schedule.payload,
+            labels={"schedule": schedule.name},
+            timeout_seconds=processor.timeout_seconds,
+            max_attempts=(processor.retry or {}).get("max_attempts", 1),
+            schedule_id=schedule.id,
+            scheduled_for=now,
+        )
+        schedule_store.record_fire(schedule, now, schedule_store.TRIGGERED, run_id=run.id)
+        resp.status = falcon.HTTP_201
+        resp.location = f"/v1/runs/{run.id}"
+        resp.media = run_json(run)
