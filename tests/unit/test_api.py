@@ -4,31 +4,11 @@ import json
 
 import falcon.testing
 import pytest
-from dramatiq.brokers.stub import StubBroker
 
 from actors.dispatch import Dispatcher
 from storage.models import Run
-from tests.storage_cases import PIN, make_processor
+from tests.storage_cases import PIN
 from web.app import create_app
-
-
-@pytest.fixture
-def broker():
-    broker = StubBroker()
-    broker.declare_queue("runs")
-    yield broker
-    broker.close()
-
-
-@pytest.fixture
-def dispatcher(broker):
-    return Dispatcher(broker)
-
-
-@pytest.fixture
-def client(settings, sqlite_db, dispatcher):
-    make_processor("echo")
-    return falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=dispatcher))
 
 
 def submit(client, body, **kw):

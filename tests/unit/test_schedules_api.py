@@ -4,7 +4,6 @@ import json
 
 import falcon.testing
 import pytest
-from dramatiq.brokers.stub import StubBroker
 
 from actors.dispatch import Dispatcher
 from tests.storage_cases import make_processor
@@ -20,20 +19,6 @@ NIGHTLY = {
     "overlap": "forbid",
     "catchup_window_seconds": 3600,
 }
-
-
-@pytest.fixture
-def broker():
-    broker = StubBroker()
-    broker.declare_queue("runs")
-    yield broker
-    broker.close()
-
-
-@pytest.fixture
-def client(settings, sqlite_db, broker):
-    make_processor("echo")
-    return falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=Dispatcher(broker)))
 
 
 def problem_fields(resp, status):
