@@ -40,6 +40,7 @@ wait_for() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_free() { ! port_open "$1"; }
 
 install() {
   local missing=()
@@ -80,6 +81,8 @@ rabbitmq_ctl() {
 rabbitmq_up() {
   if port_open "$AMQP_PORT"; then say "something already listens on AMQP port $AMQP_PORT; reusing it"; return; fi
   mkdir -p "$STATE/rabbitmq"
+  # A node stopped a moment ago may still hold its distribution port.
+  wait_for "rabbitmq's previous node" port_free $(( AMQP_PORT + 20000 ))
   say "starting rabbitmq ($RABBIT_NODE, AMQP $AMQP_PORT, management $MGMT_PORT)"
   local extra=""
   # rabbitmq.conf says 15672; another port comes from the command line.
@@ -152,7 +155,8 @@ down() {
     case $name in
       registry) stop_pidfile registry ;;
       postgres) [ -f "$STATE/postgres/postmaster.pid" ] && pg "$PG_BIN/pg_ctl -D $STATE/postgres stop -m fast >/dev/null" || true ;;
-      rabbitmq) rabbitmq_ctl stop >/dev/null 2>&1 || true ;;
+      # With the pid file, rabbitmqctl waits until the node's process has exited.
+      rabbitmq) rabbitmq_ctl stop "$STATE/rabbitmq/pid" >/dev/null 2>&1 || true ;;
       docker) stop_pidfile docker ;;
     esac
   done
