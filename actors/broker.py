@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from settings import Settings
@@ -49,6 +50,12 @@ def create_broker(settings: Settings, *, middleware: list | None = None) -> dram
     )
     broker.declare_queue(settings.default_queue)
     return broker
+
+
+def admin_connection(broker: RabbitmqBroker) -> pika.BlockingConnection:
+    """A connection of its own on the broker's RabbitMQ, for queue administration
+    (Dramatiq's per-thread connection is left to publishing)."""
+    return pika.BlockingConnection(broker.parameters)
 
 
 def broker_answers(broker: dramatiq.Broker) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pika
@@ -43,13 +44,20 @@ def _decode(body: bytes, properties) -> DeadLetter:
 
 
 class DeadLetterQueue:
-    def __init__(self, broker_url: str, queue: str):
-        self.broker_url = broker_url
+    def __init__(self, connect: Callable[[], pika.BlockingConnection], queue: str):
+        self.connect = connect
         self.name = xq_name(queue)
 
     def _channel(self):
-        connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
+        connection = self.connect()
         return connection, connection.channel()
+
+    def count(self) -> int:
+        connection, channel = self._channel()
+        try:
+            return channel.queue_declare(self.name, passive=True).method.message_count
+        finally:
+            connection.close()
 
     def peek(self, limit: int = 100) -> list[DeadLetter]:
         """Up to `limit` dead letters, oldest first, all left in the queue."""

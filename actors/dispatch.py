@@ -16,7 +16,7 @@ import pika.exceptions
 from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError
 
-from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, broker_answers, create_broker
+from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, admin_connection, broker_answers, create_broker
 from actors.dead_letters import DeadLetterQueue
 from settings import Settings
 from storage import runs as run_store
@@ -95,9 +95,8 @@ class PublishedMarks:
 
 
 class Dispatcher:
-    def __init__(self, broker: dramatiq.Broker, broker_url: str | None = None):
+    def __init__(self, broker: dramatiq.Broker):
         self.broker = broker
-        self.broker_url = broker_url
         self.marks = PublishedMarks()
 
     def publish(self, run: Run) -> None:
@@ -176,7 +175,7 @@ class Dispatcher:
 
     def dead_letters(self, queue: str) -> DeadLetterQueue:
         """The dead-letter queue of a run queue, on this dispatcher's RabbitMQ."""
-        return DeadLetterQueue(self.broker_url, queue)
+        return DeadLetterQueue(lambda: admin_connection(self.broker), queue)
 
     def ensure_queue(self, queue: str, *, recreate_if_empty: bool = False) -> str:
         """Declare a run queue with the arguments these settings give it; return "ok" or "recreated".
@@ -186,7 +185,7 @@ class Dispatcher:
         non-empty one raises QueueMismatch saying what to do.
         """
         arguments = self.broker.run_queue_arguments(queue)
-        connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
+        connection = admin_connection(self.broker)
         try:
             try:
                 connection.channel().queue_declare(queue, durable=True, arguments=arguments)
@@ -216,4 +215,4 @@ class Dispatcher:
 
 def create_dispatcher(settings: Settings) -> Dispatcher:
     """A dispatcher on a fresh confirming broker (entry points only)."""
-    return Dispatcher(create_broker(settings), settings.broker_url)
+    return Dispatcher(create_broker(settings))

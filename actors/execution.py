@@ -77,7 +77,10 @@ class AttemptWatch:
                 self.next_renew = now + self.lease_seconds / 3
                 until = utcnow() + dt.timedelta(seconds=self.lease_seconds)
                 if not run_store.renew_lease(self.run_id, self.number, self.owner, until):
-                    return self._why_stop() or "lost the lease"
+                    if why := self._why_stop():
+                        return why
+                    self.stop_kind = "lease_lost"
+                    return "this worker lost the run's lease"
             if now >= self.next_check:
                 self.next_check = now + WATCH_SECONDS
                 return self._why_stop()
@@ -133,7 +136,7 @@ class Executor:
         elif run.state != run_states.QUEUED:
             log.info("run %s is %s; dropping this delivery", run_id, run.state)
             return
-        self._attempt(run_id)
+        self._attempt(run)
 
     def _check_lease(self, run: Run, options: dict) -> Run | None:
         """A delivery for a running run: wait out a live lease, take over an expired one.
@@ -169,8 +172,9 @@ class Executor:
             raise DeadLettered(decision.message)
         return Run.get_by_id(run.id)
 
-    def _attempt(self, run_id: str) -> None:
-        run = Run.get_by_id(run_id)
+    def _attempt(self, run: Run) -> None:
+        """Claim a queued run (its `attempts` as read; the claim is fenced on it) and run one attempt."""
+        run_id = run.id
         number = run.attempts + 1
         now = utcnow()
         claimed = run_states.transition(
@@ -244,16 +248,15 @@ class Executor:
             "lease_owner": None,
             "lease_expires_at": None,
         }
+        message = decision.message
         if decision.run_state == run_states.RETRYING:
             fields["next_attempt_at"] = utcnow() + dt.timedelta(seconds=decision.delay_seconds)
+            message = f"{decision.message}; retrying in {decision.delay_seconds:.1f}s"
         else:
             fields["finished_at"] = utcnow()
             fields["result"] = result
         if decision.run_state == run_states.SUCCEEDED:
             fields["error_reason"] = fields["error_message"] = None
-        message = decision.message
-        if decision.run_state == run_states.RETRYING:
-            message = f"{decision.message}; retrying in {decision.delay_seconds:.1f}s"
         left = run_states.transition(run_id, decision.run_state, reason=decision.reason, message=message, expected_attempt=number, **fields)
         return left is not None
 

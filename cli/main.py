@@ -183,7 +183,7 @@ def dlq_command(args, settings: Settings) -> int:
             print(f"{letter.run_id or '(not a run)'}  dead-lettered {when} ({letter.reason})  run is {state}")
         return 0
     if args.action == "purge":
-        count = len(dlq.peek(limit=1_000_000))
+        count = dlq.count()
         if not args.yes:
             answer = input(f"Delete {count} message(s) from {dlq.name}? The runs keep their history. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):

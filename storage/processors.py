@@ -216,6 +216,16 @@ def get_processor(name: str) -> Processor:
     return processor
 
 
+def run_fields(processor: Processor, timeout_seconds: int | None = None) -> dict:
+    """What a new run takes from its processor: queue, time limit (a run may lower it) and attempts."""
+    return {
+        "processor": processor.name,
+        "queue": processor.queue,
+        "timeout_seconds": timeout_seconds or processor.timeout_seconds,
+        "max_attempts": (processor.retry or {}).get("max_attempts", 1),
+    }
+
+
 class ProcessorCache:
     """Processors as read at most `max_age_seconds` ago: the submit path's lookup.
 

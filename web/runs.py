@@ -13,7 +13,7 @@ from actors.dispatch import Dispatcher
 from settings import Settings
 from storage import run_states
 from storage import runs as run_store
-from storage.processors import ProcessorCache
+from storage.processors import ProcessorCache, run_fields
 from web.errors import Problem, invalid
 from web.representations import attempt_json, event_json, run_json
 from web.requests import read_json_body
@@ -87,9 +87,11 @@ class RunsResource:
         key = idempotency_key(req)
         body = read_json_body(req, self.settings.max_payload_bytes * 2 + 65_536)
         fields = parse_submission(body, self.settings)
-        request_hash = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-        if key is not None and (existing := run_store.find_by_idempotency_key(req.context.tenant_id, key)):
-            return self._repeat(resp, existing, request_hash)
+        request_hash = None
+        if key is not None:
+            request_hash = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+            if existing := run_store.find_by_idempotency_key(req.context.tenant_id, key):
+                return self._repeat(resp, existing, request_hash)
         processor = self.processors.get(fields["processor"])
         if not processor.enabled:
             raise invalid([("processor", f"{processor.name!r} is disabled")])
@@ -98,16 +100,13 @@ class RunsResource:
             raise invalid([("timeout_seconds", f"must be at most the processor's {processor.timeout_seconds}")])
         try:
             run = self.dispatcher.submit(
+                **run_fields(processor, timeout),
                 tenant_id=req.context.tenant_id,
-                processor=processor.name,
-                queue=processor.queue,
                 priority=fields["priority"],
                 payload=fields["payload"],
                 labels=fields["labels"],
-                timeout_seconds=timeout,
-                max_attempts=(processor.retry or {}).get("max_attempts", 1),
                 idempotency_key=key,
-                request_hash=request_hash if key is not None else None,
+                request_hash=request_hash,
             )
         except peewee.IntegrityError:
             # The same key, concurrently: the unique index let one request in.

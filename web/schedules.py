@@ -9,7 +9,7 @@ from actors.dispatch import Dispatcher
 from settings import Settings
 from storage import schedules as schedule_store
 from storage.models import utcnow
-from storage.processors import get_processor
+from storage.processors import get_processor, run_fields
 from web.errors import Problem
 from web.representations import run_json, schedule_json
 from web.requests import read_json_body
@@ -85,14 +85,11 @@ class ScheduleTriggerResource:
         processor = get_processor(schedule.processor)
         now = utcnow()
         run = self.dispatcher.submit(
+            **run_fields(processor),
             tenant_id=schedule.tenant_id,
-            processor=processor.name,
-            queue=processor.queue,
             priority=schedule.priority,
             payload=schedule.payload,
             labels={"schedule": schedule.name},
-            timeout_seconds=processor.timeout_seconds,
-            max_attempts=(processor.retry or {}).get("max_attempts", 1),
             schedule_id=schedule.id,
             scheduled_for=now,
         )

@@ -309,7 +309,7 @@ def test_dlq_commands_list_peek_replay_and_purge(stack, sample_processors):
 
 def test_a_queue_with_other_arguments_is_replaced_only_if_empty(stack):
     name = unique("old_queue")
-    dispatcher = Dispatcher(stack.broker, stack.settings.broker_url)
+    dispatcher = Dispatcher(stack.broker)
     connection = pika.BlockingConnection(pika.URLParameters(stack.settings.broker_url))
     channel = connection.channel()
     channel.queue_declare(name, durable=True)  # as an older version declared it: no priorities, no limit
