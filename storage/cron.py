@@ -57,6 +57,14 @@ def _hour_is_fixed(expression: str) -> bool:
     return not hour.startswith("*")
 
 
+# A fixed-hour schedule looks for its fires from this long before the instant
+# asked about: APScheduler finds the fire that a spring change moved (02:30 ->
+# 03:30 CEST) only from a time before the change, and the autumn repeat is
+# recognised only knowing the fire before it.
+FIXED_HOUR_LOOKBACK = dt.timedelta(hours=2)
+MAX_STEPS = 200
+
+
 def next_fire_after(expression: str, timezone: str, after: dt.datetime, previous: dt.datetime | None = None) -> dt.datetime | None:
     """The first fire strictly after `after` (naive UTC), or None if there is none.
 
@@ -65,6 +73,18 @@ def next_fire_after(expression: str, timezone: str, after: dt.datetime, previous
     """
     trig, tz = trigger(expression, timezone), zone(timezone)
     fixed_hour = _hour_is_fixed(expression)
+    cursor = after - FIXED_HOUR_LOOKBACK if fixed_hour else after
+    last = previous
+    for _ in range(MAX_STEPS):
+        fire = _first_fire_after(trig, tz, cursor, last if fixed_hour else None)
+        if fire is None or fire > after:
+            return fire
+        last = cursor = fire
+    return None
+
+
+def _first_fire_after(trig: CronTrigger, tz: ZoneInfo, after: dt.datetime, previous: dt.datetime | None) -> dt.datetime | None:
+    """APScheduler's next fire strictly after `after` (naive UTC), but never the autumn repeat of `previous`'s wall time."""
     # NOTE: arithmetic on an aware local time drops its fold (which of a
     # repeated hour it is in): step in UTC, then convert.
     cursor = (after + dt.timedelta(microseconds=1)).replace(tzinfo=UTC).astimezone(tz)
@@ -73,15 +93,15 @@ def next_fire_after(expression: str, timezone: str, after: dt.datetime, previous
         fire = trig.get_next_fire_time(None, cursor)
         if fire is None:
             return None
-        if fire.astimezone(UTC) <= cursor.astimezone(UTC):
+        # (A fire at the cursor itself is after `after`: the cursor is `after` + 1 µs.)
+        if fire.astimezone(UTC) < cursor.astimezone(UTC):
             # NOTE: inside the repeated autumn hour APScheduler answers with the
             # first occurrence of the wall time (fold=0), which is already past.
             fire = fire.replace(fold=1)
-            if fire.astimezone(UTC) <= cursor.astimezone(UTC):
+            if fire.astimezone(UTC) < cursor.astimezone(UTC):
                 cursor = (cursor.astimezone(UTC) + dt.timedelta(minutes=1)).astimezone(tz)
                 continue
-        wall = fire.replace(tzinfo=None, fold=0)
-        if fixed_hour and last_wall is not None and wall == last_wall:
+        if last_wall is not None and fire.replace(tzinfo=None, fold=0) == last_wall:
             cursor = (fire.astimezone(UTC) + dt.timedelta(microseconds=1)).astimezone(tz)  # the autumn repeat
             continue
         return fire.astimezone(UTC).replace(tzinfo=None)

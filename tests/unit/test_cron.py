@@ -66,3 +66,18 @@ def test_bad_expressions_and_zones_name_their_field(expression, timezone, field)
     with pytest.raises(CronError) as caught:
         trigger(expression, timezone)
     assert caught.value.field == field
+
+
+def test_a_fire_one_microsecond_after_is_after():
+    just_before = T(2026, 1, 1, 10) - dt.timedelta(microseconds=1)
+    assert next_fire_after("0 * * * *", "UTC", just_before) == T(2026, 1, 1, 10)
+    assert fires_between("0 * * * *", "UTC", just_before, T(2026, 1, 1, 11)) == [T(2026, 1, 1, 10), T(2026, 1, 1, 11)]
+
+
+def test_the_daylight_saving_fires_are_found_from_any_instant():
+    berlin = "30 2 * * *", "Europe/Berlin"
+    # Spring: from just before the moved fire (03:30 CEST = 01:30 UTC), after the clock jumped.
+    assert next_fire_after(*berlin, T(2026, 3, 29, 1, 30) - dt.timedelta(microseconds=1)) == T(2026, 3, 29, 1, 30)
+    # Autumn: from the first 02:30 (00:30 UTC) without being told it was a fire, the repeat is skipped.
+    assert next_fire_after(*berlin, T(2026, 10, 25, 0, 30)) == T(2026, 10, 26, 1, 30)
+    assert next_fire_after(*berlin, T(2026, 10, 25, 0, 30, 30)) == T(2026, 10, 26, 1, 30)
