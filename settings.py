@@ -68,6 +68,13 @@ class Settings:
     worker_shutdown_grace_seconds: int = 25
     # A schedule may not fire more often than this.
     schedule_min_interval_seconds: int = 60
+    # Where the scheduler's leader sends housekeeping messages (workers consume it).
+    housekeeping_queue: str = "housekeeping"
+    # Runs that ended longer ago than this are deleted with their history; 0 keeps everything.
+    retention_days: int = 30
+    # Prometheus /metrics of a worker and of a scheduler process; 0 turns it off.
+    worker_metrics_port: int = 9191
+    scheduler_metrics_port: int = 9192
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +117,9 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: must be greater than 0")
+        for name in ("retention_days", "worker_metrics_port", "scheduler_metrics_port"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{PREFIX}{name.upper()}: must be 0 or more")
         if self.infrastructure_retries < 0:
             raise SettingsError(f"{PREFIX}INFRASTRUCTURE_RETRIES: must be 0 or more")
         if self.default_cpus <= 0:
@@ -160,3 +170,21 @@ def configure_logging(settings: Settings) -> None:
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def serve_metrics(port: int, setting: str) -> bool:
+    """Entry points call this once: Prometheus /metrics on `port` (0: off); a port in use is logged, not fatal."""
+    import logging
+
+    import prometheus_client
+
+    log = logging.getLogger("metrics")
+    if not port:
+        return False
+    try:
+        prometheus_client.start_http_server(port)
+    except OSError as exc:
+        log.warning("metrics not served: port %d: %s (set %s)", port, exc, setting)
+        return False
+    log.info("metrics on http://0.0.0.0:%d/metrics", port)
+    return True

@@ -182,10 +182,21 @@ class ContainerRunner:
             raise outcome["error"]
         return outcome["status"].get("StatusCode"), timed_out, stopped
 
+    def run_containers(self) -> list:
+        """Every container on this engine labelled with a run (running or not), as the list call
+        gives them (`attrs["Labels"]`, `attrs["Created"]` in epoch seconds)."""
+        # NOTE: sparse: a full listing inspects each container, and one removed
+        # in between makes the whole call fail.
+        return self.client.containers.list(all=True, sparse=True, filters={"label": "dockyard.run_id"})
+
+    def remove(self, container) -> None:
+        """Force-remove a container; one already gone is fine."""
+        self._remove(container)
+
     def remove_run_containers(self, run_id: str) -> list[str]:
         """Force-remove every container labelled with this run (a lost worker's leftovers); return their ids."""
         removed = []
-        for container in self.client.containers.list(all=True, filters={"label": f"dockyard.run_id={run_id}"}):
+        for container in self.client.containers.list(all=True, sparse=True, filters={"label": f"dockyard.run_id={run_id}"}):
             self._remove(container)
             removed.append(container.id)
         return removed

@@ -6,6 +6,7 @@ web/, scheduling/ and cli/ submit runs only through `Dispatcher.submit`.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import logging
 import threading
 import time
@@ -14,10 +15,12 @@ import dramatiq
 import peewee
 import pika.exceptions
 from dramatiq import Message
+from dramatiq.common import dq_name, xq_name
 from dramatiq.errors import BrokerConnectionError
 
 from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, admin_connection, broker_answers, create_broker
 from actors.dead_letters import DeadLetterQueue
+from actors.periodic import HOUSEKEEPING
 from settings import Settings
 from storage import runs as run_store
 from storage.database import database, release_connection
@@ -95,8 +98,9 @@ class PublishedMarks:
 
 
 class Dispatcher:
-    def __init__(self, broker: dramatiq.Broker):
+    def __init__(self, broker: dramatiq.Broker, housekeeping_queue: str = "housekeeping"):
         self.broker = broker
+        self.housekeeping_queue = housekeeping_queue
         self.marks = PublishedMarks()
 
     def publish(self, run: Run) -> None:
@@ -110,24 +114,33 @@ class Dispatcher:
             raise QueueUnavailable(f"the broker did not accept the run: {exc}") from exc
         self.marks.add(run.id)
 
-    def submit(self, **fields) -> Run:
-        """Insert a queued run and publish it; on a refused publish, withdraw the row and raise."""
+    def submit(self, *, keep_if_refused: bool = False, **fields) -> Run:
+        """Insert a queued run and publish it; on a refused publish, withdraw the row and raise.
+
+        With `keep_if_refused` (no client is waiting: a schedule's fire) the run
+        stays queued and unpublished instead, for the outbox to publish later.
+        """
         run = run_store.create_run(**fields)
         try:
             self.publish(run)
-        except QueueUnavailable:
+        except QueueUnavailable as exc:
+            if keep_if_refused:
+                log.warning("run %s is stored but not yet published (%s); the outbox will publish it", run.id, exc)
+                return run
             run_store.withdraw_unpublished(run.id)
             raise
         return run
 
-    def republish_lost(self, *, unpublished_grace: float = 30, lease_grace: float = 60, retry_grace: float = 300) -> int:
+    def republish_lost(
+        self, *, unpublished_grace: float | None = 30, lease_grace: float | None = 60, retry_grace: float | None = 300
+    ) -> int:
         """The outbox sweep: publish again each run whose message may be lost; return how many.
 
         Never published (the API died or the broker refused after the row was
         written), running under a lease expired long ago (its worker and its
         message are gone), or retrying long past its time (its delayed message
-        was lost). A run published twice is harmless: the second delivery
-        finds the run taken and is dropped.
+        was lost); a grace of None leaves that kind out. A run published twice
+        is harmless: the second delivery finds the run taken and is dropped.
         """
         count = 0
         for run in run_store.runs_to_republish(
@@ -173,6 +186,29 @@ class Dispatcher:
                 raise
             return existing, False
 
+    def housekeeping_schedule(self) -> dict[str, str]:
+        """Housekeeping actor -> its periodiq cron spec (UTC): what the scheduler's leader sends, and when."""
+        return {name: str(spec) for name, spec in HOUSEKEEPING.items()}
+
+    def send_housekeeping(self, actor_name: str, scheduled_at: dt.datetime) -> None:
+        """Send one housekeeping message (the leader's periodic upkeep), stamped as periodiq stamps it."""
+        if actor_name not in HOUSEKEEPING:
+            raise ValueError(f"{actor_name!r} is not a housekeeping actor")
+        options = {"scheduled_at": scheduled_at.astimezone(dt.UTC).isoformat()}
+        self.broker.enqueue(Message(queue_name=self.housekeeping_queue, actor_name=actor_name, args=(), kwargs={}, options=options))
+
+    def queue_depths(self, queue: str) -> dict[str, int]:
+        """Messages waiting in a run queue, its delay queue (.DQ) and its dead-letter queue (.XQ)."""
+        connection = admin_connection(self.broker)
+        try:
+            channel = connection.channel()
+            return {
+                name: channel.queue_declare(name, passive=True).method.message_count for name in (queue, dq_name(queue), xq_name(queue))
+            }
+        finally:
+            if connection.is_open:
+                connection.close()
+
     def dead_letters(self, queue: str) -> DeadLetterQueue:
         """The dead-letter queue of a run queue, on this dispatcher's RabbitMQ."""
         return DeadLetterQueue(lambda: admin_connection(self.broker), queue)
@@ -215,4 +251,4 @@ class Dispatcher:
 
 def create_dispatcher(settings: Settings) -> Dispatcher:
     """A dispatcher on a fresh confirming broker (entry points only)."""
-    return Dispatcher(create_broker(settings))
+    return Dispatcher(create_broker(settings), housekeeping_queue=settings.housekeeping_queue)

@@ -11,10 +11,12 @@ import dramatiq
 
 from actors.broker import create_broker
 from actors.containers import ContainerRunner
+from actors.dispatch import Dispatcher
 from actors.execution import Executor
+from actors.housekeeping import Housekeeping, declare_housekeeping_actors
 from actors.runs import declare_run_actor
 from actors.shutdown import GracefulShutdown, ignore_duplicate_sigterm
-from settings import Settings, configure_logging
+from settings import Settings, configure_logging, serve_metrics
 from storage.database import open_database
 
 settings = Settings.from_env()
@@ -35,3 +37,6 @@ executor = Executor(
     shutdown=shutdown,
 )
 run_actor = declare_run_actor(broker, executor, settings.default_queue)
+housekeeping = Housekeeping(settings, Dispatcher(broker, settings.housekeeping_queue), executor.runner)
+housekeeping_actors = declare_housekeeping_actors(broker, housekeeping, settings.housekeeping_queue)
+serve_metrics(settings.worker_metrics_port, "DOCKYARD_WORKER_METRICS_PORT")

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = runs.add_subparsers(dest="action", required=True)
     submit = rsub.add_parser("submit", help="submit a run of a processor")
     submit.add_argument("processor")
-    submit.add_argument("--payload", default="{}", help="the run's payload as JSON (default {})")
+    submit.add_argument("--payload", type=_json_value, default={}, help="the run's payload as JSON (default {})")
     submit.add_argument("--priority", default="normal", choices=["low", "normal", "high", "critical"])
     submit.add_argument("--timeout-seconds", type=int, help="lower the processor's time limit for this run")
     submit.add_argument("--wait", action="store_true", help="wait until the run ends and print it")
@@ -44,6 +44,37 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("run_id")
     replay = rsub.add_parser("replay", help="run again, as a new run, a run that ended other than succeeded")
     replay.add_argument("run_id")
+
+    schedules = sub.add_parser("schedules", help="list, create, pause, resume and trigger cron schedules over the HTTP API")
+    schedules.add_argument("--api-url", help="API base URL (default: DOCKYARD_API_URL, else http://127.0.0.1:8000)")
+    ssub = schedules.add_subparsers(dest="action", required=True)
+    ssub.add_parser("list", help="list schedules with their next and last fire times (UTC)")
+    create = ssub.add_parser("create", help="create a schedule")
+    create.add_argument("name", help="unique name: lowercase letters, digits, '.', '-', '_'")
+    create.add_argument("--cron", required=True, help="five fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *'")
+    create.add_argument("--processor", required=True, help="the registered processor each fire runs")
+    create.add_argument("--timezone", default="UTC", help="IANA time zone the cron is read in (default UTC)")
+    create.add_argument("--payload", type=_json_value, default={}, help="each run's payload as JSON (default {})")
+    create.add_argument("--priority", default="normal", choices=["low", "normal", "high", "critical"])
+    create.add_argument(
+        "--overlap",
+        default="allow",
+        choices=["allow", "forbid", "replace"],
+        help="while a run of this schedule has not ended: fire anyway, skip the fire, or cancel it and fire (default allow)",
+    )
+    create.add_argument(
+        "--catchup-window-seconds",
+        type=int,
+        default=300,
+        help="fires missed while no scheduler led are run once if this recent (default 300)",
+    )
+    create.add_argument("--paused", action="store_true", help="create it paused")
+    for action, text in (
+        ("pause", "stop firing a schedule"),
+        ("resume", "fire a paused schedule again from now"),
+        ("trigger", "start a run of a schedule now"),
+    ):
+        ssub.add_parser(action, help=text).add_argument("schedule", help="schedule id or name")
 
     queue = sub.add_parser("queue", help="the run queue on RabbitMQ")
     qsub = queue.add_subparsers(dest="action", required=True)
@@ -70,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _json_value(value: str):
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+
+
 def _timestamp(value: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -87,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "runs":
         return run_command(args, args.api_url or settings.api_url)
+    if args.command == "schedules":
+        return schedules_command(args, args.api_url or settings.api_url)
     from storage.database import open_database
 
     db = open_database(settings.database_url, pool_size=2)
@@ -227,12 +267,7 @@ def run_command(args, api_url: str) -> int:
     base = api_url.rstrip("/")
     try:
         if args.action == "submit":
-            try:
-                payload = json.loads(args.payload)
-            except ValueError as exc:
-                print(f"dockyard: --payload is not JSON: {exc}", file=sys.stderr)
-                return 2
-            body = {"processor": args.processor, "payload": payload, "priority": args.priority}
+            body = {"processor": args.processor, "payload": args.payload, "priority": args.priority}
             if args.timeout_seconds:
                 body["timeout_seconds"] = args.timeout_seconds
             resp = requests.post(f"{base}/v1/runs", json=body, timeout=30)
@@ -255,6 +290,58 @@ def run_command(args, api_url: str) -> int:
     except requests.RequestException as exc:
         print(f"dockyard: cannot reach the API at {base}: {exc}", file=sys.stderr)
         return 1
+
+
+def schedules_command(args, api_url: str) -> int:
+    base = f"{api_url.rstrip('/')}/v1/schedules"
+    try:
+        if args.action == "list":
+            resp = requests.get(base, timeout=30)
+            if not resp.ok:
+                return _show(resp)
+            print(f"{'NAME':24} {'CRON':16} {'TIMEZONE':16} {'OVERLAP':8} {'STATE':7} {'NEXT FIRE':21} {'LAST FIRE':21} ID")
+            for s in resp.json()["items"]:
+                state = "paused" if s["paused"] else "active"
+                print(
+                    f"{s['name']:24} {s['cron']:16} {s['timezone']:16} {s['overlap']:8} {state:7} "
+                    f"{_short(s['next_fire_at']):21} {_short(s['last_fired_at']):21} {s['id']}"
+                )
+            return 0
+        if args.action == "create":
+            body = {
+                "name": args.name,
+                "cron": args.cron,
+                "processor": args.processor,
+                "timezone": args.timezone,
+                "payload": args.payload,
+                "priority": args.priority,
+                "overlap": args.overlap,
+                "catchup_window_seconds": args.catchup_window_seconds,
+                "paused": args.paused,
+            }
+            return _show(requests.post(base, json=body, timeout=30))
+        schedule_id = _schedule_id(base, args.schedule)
+        if schedule_id is None:
+            print(f"dockyard: no schedule with id or name {args.schedule!r}", file=sys.stderr)
+            return 1
+        return _show(requests.post(f"{base}/{schedule_id}/{args.action}", timeout=30))
+    except requests.RequestException as exc:
+        print(f"dockyard: cannot reach the API at {api_url}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _schedule_id(base: str, ref: str) -> str | None:
+    """A schedule's id from its id or its name."""
+    resp = requests.get(base, timeout=30)
+    resp.raise_for_status()
+    for s in resp.json()["items"]:
+        if ref in (s["id"], s["name"]):
+            return s["id"]
+    return None
+
+
+def _short(timestamp: str | None) -> str:
+    return "-" if timestamp is None else timestamp[:19].replace("T", " ") + "Z"
 
 
 def _show(resp: requests.Response) -> int:

@@ -1,8 +1,9 @@
-"""Scheduler entry point: `python -m scheduling`.
+"""Scheduler entry point: `python -m scheduling` (the Procfile's `scheduler`).
 
-This version opens the database, runs the housekeeping sweep (the outbox)
-until SIGTERM or SIGINT and exits cleanly; leader election and cron firing
-plug in here.
+Run any number of copies: one leads (a Postgres advisory lock, or a file
+lock beside the SQLite database), fires the schedules and sends the
+housekeeping messages; the others wait to take over. SIGTERM or SIGINT
+gives the lock up and exits.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import sys
 import threading
 
 from actors.dispatch import create_dispatcher
-from scheduling.housekeeping import sweep_until_stopped
-from settings import Settings, configure_logging
+from scheduling.leader import FIRE_THREADS, Leader
+from scheduling.leadership import leadership_for
+from settings import Settings, configure_logging, serve_metrics
 from storage.database import open_database
 
 log = logging.getLogger("scheduling")
@@ -23,15 +25,15 @@ log = logging.getLogger("scheduling")
 def main() -> int:
     settings = Settings.from_env()
     configure_logging(settings)
-    db = open_database(settings.database_url, pool_size=2)
+    open_database(settings.database_url, pool_size=FIRE_THREADS + 2)  # the fire threads and the sync loop
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
-    db.connect(reuse_if_open=True)
-    db.close()
-    log.info("scheduler started: outbox sweep on (no schedules are fired by this version)")
-    sweep_until_stopped(create_dispatcher(settings), stop)
-    log.info("scheduler stopping")
+    serve_metrics(settings.scheduler_metrics_port, "DOCKYARD_SCHEDULER_METRICS_PORT")
+    leader = Leader(leadership_for(settings.database_url), create_dispatcher(settings), name=settings.worker_name)
+    log.info("scheduler %s started; campaigning for leadership", settings.worker_name)
+    leader.run(stop)
+    log.info("scheduler %s stopped", settings.worker_name)
     return 0
 
 

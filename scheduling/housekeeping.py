@@ -1,33 +1,51 @@
-"""Periodic housekeeping run by the scheduler process.
+"""The leader's housekeeping timers: send each housekeeping actor's message at its periodiq cron time.
 
-For now one job: the outbox sweep (`Dispatcher.republish_lost`), which gives
-runs whose message was lost a new one. Several scheduler copies may sweep at
-once: a run published twice is harmless.
+Workers run the actors (actors/housekeeping.py). A fire the leader could
+not make in time (it was not leading, or it was busy) is not made late:
+the next period's message does the work.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import threading
 
-import peewee
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from actors.dispatch import Dispatcher
-from storage.database import release_connection
+from scheduling import metrics
 
 log = logging.getLogger(__name__)
 
-SWEEP_INTERVAL_SECONDS = 15
+# How late a housekeeping timer may still send its message.
+SEND_GRACE_SECONDS = 30
 
 
-def sweep_until_stopped(dispatcher: Dispatcher, stop: threading.Event, interval: float = SWEEP_INTERVAL_SECONDS) -> None:
-    """Sweep every `interval` seconds until `stop` is set; a failed sweep is logged and retried next time."""
-    while not stop.wait(interval):
-        try:
-            republished = dispatcher.republish_lost()
-            if republished:
-                log.info("outbox sweep republished %d run(s)", republished)
-        except (peewee.PeeweeException, OSError):
-            log.warning("outbox sweep failed; retrying in %.0fs", interval, exc_info=True)
-        finally:
-            release_connection()
+def add_housekeeping_timers(scheduler: BaseScheduler, dispatcher: Dispatcher) -> list[str]:
+    """One APScheduler job per housekeeping actor, on its periodiq spec in UTC; return the job ids."""
+    ids = []
+    for name, expression in dispatcher.housekeeping_schedule().items():
+        job = scheduler.add_job(
+            send_housekeeping,
+            trigger=CronTrigger.from_crontab(expression, timezone=dt.UTC),
+            args=[dispatcher, name],
+            id=f"housekeeping:{name}",
+            name=f"housekeeping {name}",
+            replace_existing=True,
+            misfire_grace_time=SEND_GRACE_SECONDS,
+            coalesce=True,
+        )
+        ids.append(job.id)
+    return ids
+
+
+def send_housekeeping(dispatcher: Dispatcher, name: str, now: dt.datetime | None = None) -> None:
+    """Send one housekeeping message, stamped with the minute it is for."""
+    scheduled_at = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
+    try:
+        dispatcher.send_housekeeping(name, scheduled_at)
+    except Exception as exc:  # the broker is away or refusing: the next period sends again
+        log.warning("could not send housekeeping %s: %s; the next period will", name, exc)
+        return
+    metrics.HOUSEKEEPING_SENT.labels(name).inc()

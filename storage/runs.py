@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
+import operator
 import uuid
 
 from storage.database import database
@@ -45,12 +47,27 @@ def withdraw_unpublished(run_id: str) -> bool:
         return Run.delete().where(Run.id == run_id).execute() == 1
 
 
-def runs_to_republish(now: dt.datetime, *, unpublished_grace: float, lease_grace: float, retry_grace: float, limit: int = 500) -> list[Run]:
-    """Runs whose message may be lost: never published, holding a long-expired lease, or long overdue for a retry."""
-    never_published = (Run.state == QUEUED) & Run.published_at.is_null() & (Run.created_at < now - dt.timedelta(seconds=unpublished_grace))
-    lost_lease = (Run.state == RUNNING) & (Run.lease_expires_at < now - dt.timedelta(seconds=lease_grace))
-    overdue_retry = (Run.state == RETRYING) & (Run.next_attempt_at < now - dt.timedelta(seconds=retry_grace))
-    return list(Run.select().where(never_published | lost_lease | overdue_retry).order_by(Run.created_at).limit(limit))
+def runs_to_republish(
+    now: dt.datetime,
+    *,
+    unpublished_grace: float | None,
+    lease_grace: float | None,
+    retry_grace: float | None,
+    limit: int = 500,
+) -> list[Run]:
+    """Runs whose message may be lost: never published, holding a long-expired lease, or long overdue
+    for a retry (each looked for unless its grace is None)."""
+    conditions = []
+    if unpublished_grace is not None:
+        since = now - dt.timedelta(seconds=unpublished_grace)
+        conditions.append((Run.state == QUEUED) & Run.published_at.is_null() & (Run.created_at < since))
+    if lease_grace is not None:
+        conditions.append((Run.state == RUNNING) & (Run.lease_expires_at < now - dt.timedelta(seconds=lease_grace)))
+    if retry_grace is not None:
+        conditions.append((Run.state == RETRYING) & (Run.next_attempt_at < now - dt.timedelta(seconds=retry_grace)))
+    if not conditions:
+        return []
+    return list(Run.select().where(functools.reduce(operator.or_, conditions)).order_by(Run.created_at).limit(limit))
 
 
 def dead_lettered_runs(*, processor: str | None = None, since: dt.datetime | None = None, limit: int = 1000) -> list[Run]:
@@ -74,7 +91,7 @@ def find_replay(run_id: str) -> Run | None:
     return Run.select().where(Run.replay_of == run_id).first()
 
 
-def cancel(run_id: str, tenant_id: str | None = None) -> Run:
+def cancel(run_id: str, tenant_id: str | None = None, why: str = "cancelled by request") -> Run:
     """Cancel a queued, retrying or running run and return it; Conflict if it has already ended.
 
     A running run's worker sees the state within a second and kills its container.
@@ -83,7 +100,6 @@ def cancel(run_id: str, tenant_id: str | None = None) -> Run:
         run = get_run(run_id, tenant_id)
         if run.state in TERMINAL:
             raise Conflict(f"run {run_id} has already ended ({run.state})")
-        why = "cancelled by request"
         left = transition(
             run_id, CANCELLED, reason="cancelled", message=why, finished_at=utcnow(), error_reason="cancelled", error_message=why
         )

@@ -8,11 +8,15 @@ import re
 import uuid
 from typing import Any
 
+import peewee
+
 from settings import Settings
 from storage.cron import CronError, next_fire_after, shortest_interval
 from storage.database import database
 from storage.errors import InvalidSpec, NotFound
-from storage.models import Processor, Schedule, ScheduleEvent, utcnow
+from storage.models import Processor, Run, Schedule, ScheduleEvent, utcnow
+from storage.processors import run_fields
+from storage.run_states import QUEUED, RETRYING, RUNNING
 from storage.runs import PRIORITIES
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -34,6 +38,11 @@ TRIGGERED = "triggered"
 SKIPPED_OVERLAP = "skipped_overlap"
 REPLACED = "replaced"
 MISSED = "missed"
+NOT_FIRED = "not_fired"  # the processor was missing or disabled at the fire time
+# The outcomes of a cron fire time: each is recorded once and moves next_fire_at past it.
+CRON_OUTCOMES = (FIRED, SKIPPED_OVERLAP, MISSED, NOT_FIRED)
+# A run of a schedule in one of these has not ended (overlap policies look at them).
+ACTIVE_STATES = (QUEUED, RUNNING, RETRYING)
 
 
 def parse_schedule_spec(body: Any, settings: Settings, *, current: dict | None = None, now: dt.datetime | None = None) -> dict:
@@ -144,22 +153,73 @@ def delete_schedule(schedule: Schedule) -> None:
 
 
 def record_fire(
-    schedule: Schedule, scheduled_for: dt.datetime, kind: str, *, run_id: str | None = None, message: str | None = None
-) -> None:
-    """Note what a fire time came to. A fire or trigger moves `last_fired_at`; a cron fire
-    (made, skipped or missed) moves `next_fire_at` past it. `updated_at` is for spec changes only."""
+    schedule: Schedule,
+    scheduled_for: dt.datetime,
+    kind: str,
+    *,
+    run_id: str | None = None,
+    message: str | None = None,
+    through: dt.datetime | None = None,
+) -> bool:
+    """Note what a fire time came to; False if a cron outcome of that time was already recorded.
+
+    A fire or trigger moves `last_fired_at`; a cron outcome moves `next_fire_at`
+    past `through` (default `scheduled_for`: a range of missed fires is one
+    record). `updated_at` is for spec changes only. A second leader recording
+    the same outcome hits the unique index and changes nothing.
+    """
     now = utcnow()
-    with database.atomic():
-        ScheduleEvent.create(schedule=schedule.id, scheduled_for=scheduled_for, kind=kind, run_id=run_id, message=message, at=now)
-        if kind in (FIRED, TRIGGERED):
-            Schedule.update(last_fired_at=scheduled_for).where(
-                (Schedule.id == schedule.id) & (Schedule.last_fired_at.is_null() | (Schedule.last_fired_at < scheduled_for))
-            ).execute()
-        if kind != TRIGGERED and not schedule.paused:
-            following = next_fire_after(schedule.cron, schedule.timezone, scheduled_for, previous=scheduled_for)
-            Schedule.update(next_fire_at=following).where(
-                (Schedule.id == schedule.id) & (Schedule.next_fire_at.is_null() | (Schedule.next_fire_at <= scheduled_for))
-            ).execute()
+    through = through or scheduled_for
+    try:
+        with database.atomic():
+            ScheduleEvent.create(schedule=schedule.id, scheduled_for=scheduled_for, kind=kind, run_id=run_id, message=message, at=now)
+            if kind in (FIRED, TRIGGERED):
+                Schedule.update(last_fired_at=scheduled_for).where(
+                    (Schedule.id == schedule.id) & (Schedule.last_fired_at.is_null() | (Schedule.last_fired_at < scheduled_for))
+                ).execute()
+            if kind in CRON_OUTCOMES:
+                following = next_fire_after(schedule.cron, schedule.timezone, through, previous=through)
+                Schedule.update(next_fire_at=following).where(
+                    (Schedule.id == schedule.id)
+                    & (Schedule.paused == False)  # noqa: E712 (peewee builds SQL from ==)
+                    & (Schedule.next_fire_at.is_null() | (Schedule.next_fire_at <= through))
+                ).execute()
+    except peewee.IntegrityError:
+        return False
+    return True
+
+
+def fire_run_fields(schedule: Schedule, processor: Processor) -> dict:
+    """What a run fired (or triggered) by `schedule` is made of, but its `scheduled_for`."""
+    return {
+        **run_fields(processor),
+        "tenant_id": schedule.tenant_id,
+        "priority": schedule.priority,
+        "payload": schedule.payload,
+        "labels": {"schedule": schedule.name},
+        "schedule_id": schedule.id,
+    }
+
+
+def due_schedules(now: dt.datetime) -> list[Schedule]:
+    """Unpaused schedules whose next fire time has come."""
+    return list(Schedule.select().where((Schedule.paused == False) & (Schedule.next_fire_at <= now)))  # noqa: E712
+
+
+def firing_schedules() -> list[Schedule]:
+    """Unpaused schedules that have a next fire time: the ones the leader keeps a timer for."""
+    return list(Schedule.select().where((Schedule.paused == False) & Schedule.next_fire_at.is_null(False)))  # noqa: E712
+
+
+def active_runs(schedule_id: str) -> list[Run]:
+    """Runs of a schedule that have not ended, oldest first."""
+    query = Run.select().where((Run.schedule_id == schedule_id) & Run.state.in_(ACTIVE_STATES))
+    return list(query.order_by(Run.created_at))
+
+
+def run_of_fire(schedule_id: str, scheduled_for: dt.datetime) -> Run | None:
+    """The run made for one fire time of a schedule, if any (at most one: a unique index)."""
+    return Run.select().where((Run.schedule_id == schedule_id) & (Run.scheduled_for == scheduled_for)).first()
 
 
 def list_schedule_events(schedule_id: str, limit: int = 100) -> list[ScheduleEvent]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 from storage import run_states
 from storage import runs as run_store
 from storage.migrations import migrate, pending
-from storage.models import RunEvent
+from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, ScheduleEvent, utcnow
 from storage.processors import put_processor
+from storage.retention import delete_runs_ended_before
+from storage.schedules import create_schedule
 
 PIN = "127.0.0.1:5000/dockyard/echo@sha256:" + "a" * 64
 
@@ -116,7 +119,39 @@ def check_created_run_reads_back_with_its_event(db):
     assert [(e.from_state, e.to_state) for e in events] == [(None, run_states.QUEUED)]
 
 
+def _end(run, ended):
+    run_states.transition(run.id, run_states.RUNNING, attempts=1, started_at=ended)
+    attempt = run_store.start_attempt(run.id, 1, "w")
+    run_store.finish_attempt(attempt.id, outcome="succeeded", exit_code=0, container_id=None, log_tail="")
+    run_store.append_log(run.id, 1, "hello\n")
+    run_states.transition(run.id, run_states.SUCCEEDED, finished_at=ended)
+
+
+def check_retention_deletes_old_runs_with_all_their_rows(db):
+    make_processor()
+    now = utcnow()
+    old = [make_run() for _ in range(7)]
+    for run in old:
+        _end(run, now - dt.timedelta(days=40))
+    recent, still_queued = make_run(), make_run()
+    _end(recent, now - dt.timedelta(days=1))
+    fields = {"name": "s", "cron": "0 * * * *", "timezone": "UTC", "processor": "echo", "payload": {}, "priority": "normal"}
+    schedule = create_schedule({**fields, "overlap": "allow", "catchup_window_seconds": 0, "paused": False})
+    for days in (40, 1):
+        ScheduleEvent.create(
+            schedule=schedule.id, scheduled_for=now - dt.timedelta(days=days), kind="fired", at=now - dt.timedelta(days=days)
+        )
+    assert delete_runs_ended_before(now - dt.timedelta(days=30), batch=3) == 7
+    assert [e.at for e in ScheduleEvent.select()] == [now - dt.timedelta(days=1)]
+    kept = {recent.id, still_queued.id}
+    assert {r.id for r in Run.select()} == kept
+    for table in (RunAttempt, RunEvent, RunLogChunk):
+        assert {row.run_id for row in table.select()} <= kept, table
+    assert RunLogChunk.select().where(RunLogChunk.run == recent.id).count() == 1
+
+
 CASES = [
+    check_retention_deletes_old_runs_with_all_their_rows,
     check_created_run_reads_back_with_its_event,
     check_migrate_twice_is_a_no_op,
     check_second_writer_loses,

@@ -189,7 +189,7 @@ def build_document() -> dict:
                     "type": "object",
                     "properties": {
                         "scheduled_for": TIMESTAMP,
-                        "kind": {"type": "string", "enum": ["fired", "triggered", "skipped_overlap", "replaced", "missed"]},
+                        "kind": {"type": "string", "enum": ["fired", "triggered", "skipped_overlap", "replaced", "missed", "not_fired"]},
                         "run_id": {"type": ["string", "null"]},
                         "message": {"type": ["string", "null"]},
                         "at": TIMESTAMP,

@@ -8,8 +8,9 @@ import peewee
 from actors.dispatch import Dispatcher
 from settings import Settings
 from storage import schedules as schedule_store
+from storage.errors import InvalidSpec
 from storage.models import utcnow
-from storage.processors import get_processor, run_fields
+from storage.processors import get_processor
 from web.errors import Problem
 from web.representations import run_json, schedule_json
 from web.requests import read_json_body
@@ -83,16 +84,10 @@ class ScheduleTriggerResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
         processor = get_processor(schedule.processor)
+        if not processor.enabled:
+            raise InvalidSpec([("processor", f"{processor.name!r} is disabled")])
         now = utcnow()
-        run = self.dispatcher.submit(
-            **run_fields(processor),
-            tenant_id=schedule.tenant_id,
-            priority=schedule.priority,
-            payload=schedule.payload,
-            labels={"schedule": schedule.name},
-            schedule_id=schedule.id,
-            scheduled_for=now,
-        )
+        run = self.dispatcher.submit(**schedule_store.fire_run_fields(schedule, processor), scheduled_for=now)
         schedule_store.record_fire(schedule, now, schedule_store.TRIGGERED, run_id=run.id)
         resp.status = falcon.HTTP_201
         resp.location = f"/v1/runs/{run.id}"

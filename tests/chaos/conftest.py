@@ -104,6 +104,9 @@ class Cluster:
             "DOCKYARD_DATABASE_POOL_SIZE": "8",
             "DOCKYARD_BROKER_URL": required_env("DOCKYARD_BROKER_URL"),
             "DOCKYARD_DEFAULT_QUEUE": queue,
+            "DOCKYARD_HOUSEKEEPING_QUEUE": f"{queue}.housekeeping",
+            "DOCKYARD_WORKER_METRICS_PORT": "0",
+            "DOCKYARD_SCHEDULER_METRICS_PORT": "0",
             "DOCKYARD_WORKER_THREADS": "2",
             "DOCKYARD_LEASE_SECONDS": "6",
             "DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS": "3",
@@ -122,9 +125,9 @@ class Cluster:
     def _run_command(self, name: str) -> None:
         subprocess.run(["bash", "-c", self.commands[name]], env=self.env, cwd=ROOT, check=True, timeout=60, stdout=subprocess.DEVNULL)
 
-    def start(self, kind: str, name: str | None = None) -> subprocess.Popen:
+    def start(self, kind: str, name: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
         name = name or kind
-        env = {**self.env, "DOCKYARD_WORKER_NAME": name}
+        env = {**self.env, "DOCKYARD_WORKER_NAME": name, **(env or {})}
         log = open(self.tmp_path / f"{name}.log", "ab")
         proc = subprocess.Popen(
             ["bash", "-c", f"exec {self.commands[kind]}"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -200,7 +203,8 @@ class Cluster:
     def leftover_containers(self) -> list:
         ids = {r[0] for r in self.query("SELECT id FROM runs")}
         client = docker.from_env()
-        return [c for c in client.containers.list(all=True, filters={"label": "dockyard.run_id"}) if c.labels["dockyard.run_id"] in ids]
+        listed = client.containers.list(all=True, sparse=True, filters={"label": "dockyard.run_id"})
+        return [c for c in listed if c.attrs["Labels"]["dockyard.run_id"] in ids]
 
     def close(self) -> None:
         for proc in self.procs.values():
@@ -233,3 +237,4 @@ def cluster(tmp_path):
         finally:
             cluster.close()
             delete_queues(required_env("DOCKYARD_BROKER_URL"), queue)
+            delete_queues(required_env("DOCKYARD_BROKER_URL"), f"{queue}.housekeeping")

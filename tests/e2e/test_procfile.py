@@ -50,6 +50,9 @@ def procs(tmp_path):
         "DOCKYARD_DATABASE_URL": f"sqlite:///{tmp_path}/dockyard.db",
         "DOCKYARD_BROKER_URL": broker_url,
         "DOCKYARD_DEFAULT_QUEUE": queue,
+        "DOCKYARD_HOUSEKEEPING_QUEUE": f"{queue}.housekeeping",
+        "DOCKYARD_WORKER_METRICS_PORT": str(free_port()),
+        "DOCKYARD_SCHEDULER_METRICS_PORT": str(free_port()),
         "DOCKYARD_WORKER_THREADS": "2",
         "DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS": "4",
     }
@@ -86,6 +89,14 @@ def procs(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         delete_queues(broker_url, queue)
+        delete_queues(broker_url, f"{queue}.housekeeping")
+
+
+def text_of(url: str) -> str:
+    try:
+        return requests.get(url, timeout=5).text
+    except requests.RequestException:
+        return ""
 
 
 def logs_of(procs, name: str) -> str:
@@ -119,6 +130,12 @@ def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
     )
     assert cli.returncode == 0, cli.stderr
     assert '"state": "succeeded"' in cli.stdout and '"via": "cli"' in cli.stdout
+
+    # The scheduler leads (alone, on the SQLite file lock) and both serve their metrics.
+    scheduler_metrics = f"http://127.0.0.1:{procs['env']['DOCKYARD_SCHEDULER_METRICS_PORT']}/metrics"
+    wait_until(lambda: "dockyard_scheduler_leader 1.0" in text_of(scheduler_metrics), timeout=30, what="the scheduler to lead")
+    worker_metrics = requests.get(f"http://127.0.0.1:{procs['env']['DOCKYARD_WORKER_METRICS_PORT']}/metrics", timeout=5)
+    assert worker_metrics.status_code == 200 and "dockyard_queue_messages" in worker_metrics.text
 
     # SIGTERM to each process group, as honcho and a PaaS stop a process type
     # (dramatiq's worker process gets it twice: directly and relayed).
@@ -154,7 +171,7 @@ def test_a_stopping_worker_finishes_short_runs_and_hands_back_long_ones(procs):
     [attempt] = requests.get(f"{base}/v1/runs/{long['id']}/attempts", timeout=10).json()["items"]
     assert attempt["outcome"] == "worker_lost"
     assert handed_back["error"]["reason"] == "worker_shutdown" and "grace period is over" in handed_back["error"]["message"]
-    assert not docker.from_env().containers.list(all=True, filters={"label": f"dockyard.run_id={long['id']}"})
+    assert not docker.from_env().containers.list(all=True, sparse=True, filters={"label": f"dockyard.run_id={long['id']}"})
 
     procs["start"]("worker", "worker2")  # another worker picks the run up
     done = wait_until(

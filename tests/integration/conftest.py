@@ -109,7 +109,8 @@ class Stack:
         )
 
     def containers_of(self, run_id: str) -> list:
-        return self.docker.containers.list(all=True, filters={"label": f"dockyard.run_id={run_id}"})
+        # sparse: no inspect of each, which fails when one is removed in between
+        return self.docker.containers.list(all=True, sparse=True, filters={"label": f"dockyard.run_id={run_id}"})
 
 
 @pytest.fixture(scope="module")

@@ -48,3 +48,10 @@ def test_log_level_and_tail_are_checked():
         Settings.from_env({"DOCKYARD_LOG_LEVEL": "LOUD"})
     with pytest.raises(SettingsError, match="DOCKYARD_LOG_TAIL_BYTES"):
         Settings.from_env({"DOCKYARD_LOG_TAIL_BYTES": "0"})
+
+
+@pytest.mark.parametrize("name", ["DOCKYARD_RETENTION_DAYS", "DOCKYARD_WORKER_METRICS_PORT", "DOCKYARD_SCHEDULER_METRICS_PORT"])
+def test_zero_turns_off_and_negative_is_refused(name):
+    assert getattr(Settings.from_env({name: "0"}), name.removeprefix("DOCKYARD_").lower()) == 0
+    with pytest.raises(SettingsError, match=f"{name}: must be 0 or more"):
+        Settings.from_env({name: "-1"})
