@@ -138,7 +138,9 @@ def declare_housekeeping_actors(broker: dramatiq.Broker, housekeeping: Housekeep
                 release_connection()
 
         run.__name__ = name
-        # No retries: the next period's message is the retry.
-        return dramatiq.actor(run, actor_name=name, queue_name=queue_name, broker=broker, periodic=spec, max_retries=0)
+        # No retries: the next period's message is the retry. Priority 0 (the run
+        # actor has RUN_ACTOR_PRIORITY): ahead of run messages waiting in this
+        # worker for a free thread.
+        return dramatiq.actor(run, actor_name=name, queue_name=queue_name, broker=broker, periodic=spec, max_retries=0, priority=0)
 
     return {name: actor(name, spec) for name, spec in HOUSEKEEPING.items()}

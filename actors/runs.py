@@ -11,6 +11,9 @@ from storage.database import release_connection
 
 # Slack over the longest run for image checks, create/remove and log drain.
 ACTOR_SLACK_SECONDS = 300
+# Dramatiq orders the messages a worker holds by actor priority (lower first):
+# housekeeping (0) goes ahead of runs waiting for a thread.
+RUN_ACTOR_PRIORITY = 10
 
 
 class ReleaseDatabaseConnection(Middleware):
@@ -48,4 +51,5 @@ def declare_run_actor(broker: dramatiq.Broker, executor: Executor, queue_name: s
         throws=(DeadLettered,),
         min_backoff=1000,
         max_backoff=60_000,
+        priority=RUN_ACTOR_PRIORITY,
     )

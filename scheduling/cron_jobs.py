@@ -16,7 +16,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from storage.cron import next_fire_after, trigger
+from storage.cron import CronError, next_fire_after, trigger
 from storage.models import Schedule
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ class CronJobs:
         self.fire = fire
         # schedule id -> what its job was made from
         self.versions: dict[str, tuple] = {}
+        # schedule id -> the version that could not be timed (logged once)
+        self.broken: dict[str, tuple] = {}
 
     def sync(self, schedules: list[Schedule], now: dt.datetime) -> dict[str, int]:
         """Make the jobs match `schedules` (unpaused, with a next fire time); count what changed."""
@@ -74,6 +76,15 @@ class CronJobs:
             overdue = (now - s.next_fire_at).total_seconds() > OVERDUE_SECONDS
             if known == version and not overdue:
                 continue
+            try:
+                job_trigger = ScheduleTrigger(s.cron, s.timezone)
+            except CronError as exc:
+                # One bad row (say a zone this host's tzdata lacks) must not stop the others.
+                if self.broken.get(s.id) != version:
+                    log.error("schedule %s (%s) cannot be timed here: %s", s.name, s.id, exc)
+                    self.broken[s.id] = version
+                continue
+            self.broken.pop(s.id, None)
             if known is None:
                 counts["added"] += 1
             elif known != version:
@@ -82,7 +93,7 @@ class CronJobs:
                 counts["woken"] += 1
             self.scheduler.add_job(
                 self.fire,
-                trigger=ScheduleTrigger(s.cron, s.timezone),
+                trigger=job_trigger,
                 args=[s.id],
                 id=s.id,
                 name=f"schedule {s.name}",

@@ -112,7 +112,10 @@ class Firer:
             return [(schedule_store.NOT_FIRED, at)]
 
         done = []
-        active = schedule_store.active_runs(schedule.id)
+        # NOTE: a run made for this very fire time (by another leader, since our
+        # look above) is not an earlier run to skip for or to replace: the insert
+        # below meets it on the unique index.
+        active = [run for run in schedule_store.active_runs(schedule.id) if run.scheduled_for != at]
         action = decide_overlap(schedule.overlap, bool(active))
         if action == SKIP:
             why = f"run {active[0].id} of this schedule has not ended ({active[0].state}); overlap is forbid"

@@ -104,6 +104,9 @@ class Leader:
                     jobs.sync(schedule_store.firing_schedules(), utcnow())
                 except peewee.PeeweeException:
                     log.warning("could not read the schedules; retrying in %.0fs", self.sync_seconds, exc_info=True)
+                except Exception:
+                    # A bug or a surprise must not end leadership silently nor the process.
+                    log.exception("schedule timers out of step; retrying in %.0fs", self.sync_seconds)
                 finally:
                     release_connection()
                 stop.wait(self.sync_seconds)

@@ -22,15 +22,18 @@ log = logging.getLogger(__name__)
 
 # pg_try_advisory_lock key: "dockyard" in ASCII. Advisory locks are per database.
 LOCK_KEY = 0x646F636B79617264  # < 2**63: a valid bigint
-# The lock's connection notices a dead server within ~10 s (keepalives), and
-# the server notices a dead leader's host within ~11 s (its keepalives for
-# this session), so a partitioned leader does not block a takeover for hours.
+# The lock's connection notices a dead server within ~10 s (keepalives when
+# idle, tcp_user_timeout while a query waits: retransmissions alone take
+# minutes), and the server notices a dead leader's host within ~11 s (its
+# keepalives for this session), so a partitioned leader does not block a
+# takeover for hours.
 CONNECT_OPTIONS = {
     "connect_timeout": 5,
     "keepalives": 1,
     "keepalives_idle": 5,
     "keepalives_interval": 2,
     "keepalives_count": 2,
+    "tcp_user_timeout": 10_000,
     "application_name": "dockyard-scheduler",
     "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c statement_timeout=5000",
 }
@@ -120,7 +123,11 @@ class FileLeadership:
         return True
 
     def held(self) -> bool:
-        return self.fd is not None
+        # NOTE: a lock file deleted (or replaced) under us lets another copy lock a new one.
+        try:
+            return self.fd is not None and os.fstat(self.fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
 
     def release(self) -> None:
         if self.fd is not None:

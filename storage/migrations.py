@@ -162,11 +162,11 @@ CREATE TABLE schedule_events (
 CREATE INDEX schedule_events_schedule ON schedule_events (schedule_id, id)
 """
 
-# One record of what each cron fire time came to (fired, skipped, missed),
-# however many leaders saw it; the scheduler's scan of due schedules; the
-# retention sweep's scan of old runs.
+# One record of what each cron fire time came to (fired, skipped, missed or
+# not fired), however many leaders saw it; the scheduler's scan of due
+# schedules; the retention sweep's scan of old runs.
 V4_SCHEDULER = """
-CREATE UNIQUE INDEX schedule_events_once ON schedule_events (schedule_id, scheduled_for, kind)
+CREATE UNIQUE INDEX schedule_events_once ON schedule_events (schedule_id, scheduled_for)
     WHERE kind IN ('fired', 'skipped_overlap', 'missed', 'not_fired');
 CREATE INDEX schedules_next_fire ON schedules (next_fire_at);
 CREATE INDEX runs_finished_at ON runs (finished_at)

@@ -118,9 +118,13 @@ def create_schedule(fields: dict, tenant_id: str | None = None, now: dt.datetime
 
 
 def update_schedule(schedule: Schedule, fields: dict, now: dt.datetime | None = None) -> Schedule:
-    """Replace a schedule's spec; its next fire is computed again from now."""
+    """Replace a schedule's spec. A new cron, zone or pause state computes the next fire again from
+    now; other changes keep it, so a fire time already due is still fired (or caught up)."""
     now = now or utcnow()
-    changes = {**fields, "next_fire_at": _next_fire(fields, now, schedule.last_fired_at), "updated_at": now}
+    changes = {**fields, "updated_at": now}
+    timing = ("cron", "timezone", "paused")
+    if any(fields[k] != getattr(schedule, k) for k in timing) or schedule.next_fire_at is None:
+        changes["next_fire_at"] = _next_fire(fields, now, schedule.last_fired_at)
     Schedule.update(changes).where(Schedule.id == schedule.id).execute()
     return Schedule.get_by_id(schedule.id)
 
@@ -161,32 +165,35 @@ def record_fire(
     message: str | None = None,
     through: dt.datetime | None = None,
 ) -> bool:
-    """Note what a fire time came to; False if a cron outcome of that time was already recorded.
+    """Note what a fire time came to; False if that cron fire time already has its outcome recorded.
 
     A fire or trigger moves `last_fired_at`; a cron outcome moves `next_fire_at`
     past `through` (default `scheduled_for`: a range of missed fires is one
-    record). `updated_at` is for spec changes only. A second leader recording
-    the same outcome hits the unique index and changes nothing.
+    record), also when the record was already there (another leader wrote it,
+    and `next_fire_at` was set back meanwhile). `updated_at` is for spec
+    changes only.
     """
     now = utcnow()
     through = through or scheduled_for
-    try:
-        with database.atomic():
-            ScheduleEvent.create(schedule=schedule.id, scheduled_for=scheduled_for, kind=kind, run_id=run_id, message=message, at=now)
-            if kind in (FIRED, TRIGGERED):
-                Schedule.update(last_fired_at=scheduled_for).where(
-                    (Schedule.id == schedule.id) & (Schedule.last_fired_at.is_null() | (Schedule.last_fired_at < scheduled_for))
-                ).execute()
-            if kind in CRON_OUTCOMES:
-                following = next_fire_after(schedule.cron, schedule.timezone, through, previous=through)
-                Schedule.update(next_fire_at=following).where(
-                    (Schedule.id == schedule.id)
-                    & (Schedule.paused == False)  # noqa: E712 (peewee builds SQL from ==)
-                    & (Schedule.next_fire_at.is_null() | (Schedule.next_fire_at <= through))
-                ).execute()
-    except peewee.IntegrityError:
-        return False
-    return True
+    recorded = True
+    with database.atomic():
+        try:
+            with database.atomic():  # a savepoint: a duplicate record leaves the rest to do
+                ScheduleEvent.create(schedule=schedule.id, scheduled_for=scheduled_for, kind=kind, run_id=run_id, message=message, at=now)
+        except peewee.IntegrityError:
+            recorded = False
+        if kind in (FIRED, TRIGGERED):
+            Schedule.update(last_fired_at=scheduled_for).where(
+                (Schedule.id == schedule.id) & (Schedule.last_fired_at.is_null() | (Schedule.last_fired_at < scheduled_for))
+            ).execute()
+        if kind in CRON_OUTCOMES:
+            following = next_fire_after(schedule.cron, schedule.timezone, through, previous=through)
+            Schedule.update(next_fire_at=following).where(
+                (Schedule.id == schedule.id)
+                & (Schedule.paused == False)  # noqa: E712 (peewee builds SQL from ==)
+                & (Schedule.next_fire_at.is_null() | (Schedule.next_fire_at <= through))
+            ).execute()
+    return recorded
 
 
 def fire_run_fields(schedule: Schedule, processor: Processor) -> dict:

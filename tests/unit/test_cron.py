@@ -81,3 +81,45 @@ def test_the_daylight_saving_fires_are_found_from_any_instant():
     # Autumn: from the first 02:30 (00:30 UTC) without being told it was a fire, the repeat is skipped.
     assert next_fire_after(*berlin, T(2026, 10, 25, 0, 30)) == T(2026, 10, 26, 1, 30)
     assert next_fire_after(*berlin, T(2026, 10, 25, 0, 30, 30)) == T(2026, 10, 26, 1, 30)
+
+
+def weekdays(fires):
+    return [f.strftime("%a %d") for f in fires]
+
+
+@pytest.mark.parametrize(
+    ("weekday", "days"),
+    [
+        ("1", ["Mon 05", "Mon 12"]),
+        ("0", ["Sun 04", "Sun 11"]),
+        ("7", ["Sun 04", "Sun 11"]),
+        ("sun", ["Sun 04", "Sun 11"]),
+        ("1-5", ["Mon 05", "Tue 06", "Wed 07", "Thu 08", "Fri 09", "Mon 12"]),
+        ("5-7", ["Sun 04", "Fri 09", "Sat 10", "Sun 11"]),
+        ("fri-sun", ["Sun 04", "Fri 09", "Sat 10", "Sun 11"]),
+        ("*/3", ["Sun 04", "Wed 07", "Sat 10", "Sun 11"]),  # 0, 3, 6: Sunday, Wednesday, Saturday
+    ],
+)
+def test_day_of_week_is_read_as_cron_reads_it(weekday, days):
+    # 2026-01-03 is a Saturday; fires from Saturday 3 January 10:00 to Monday 12 January.
+    fires = fires_between(f"0 9 * * {weekday}", "UTC", T(2026, 1, 3, 10), T(2026, 1, 12, 23))
+    assert weekdays(fires) == days
+
+
+def test_both_day_fields_restricted_fire_when_either_matches():
+    # The 1st of the month, and every Monday (cron's rule; APScheduler alone wants both).
+    fires = fires_between("0 0 1 * 1", "UTC", T(2026, 1, 20), T(2026, 2, 17))
+    assert weekdays(fires) == ["Mon 26", "Sun 01", "Mon 02", "Mon 09", "Mon 16"]
+
+
+@pytest.mark.parametrize("bad", ["8", "mon-funday", "5-1", "*/0"])
+def test_bad_days_of_week_name_the_cron_field(bad):
+    with pytest.raises(CronError) as caught:
+        trigger(f"0 9 * * {bad}", "UTC")
+    assert caught.value.field == "cron"
+
+
+def test_a_daily_midnight_job_runs_on_a_day_whose_midnight_does_not_exist():
+    # Chile springs forward at 00:00 on 6 September 2026 (to 01:00): the midnight job runs at 01:00 -03.
+    fires = fires_between("0 0 * * *", "America/Santiago", T(2026, 9, 4, 12), T(2026, 9, 7, 12))
+    assert hours(fires) == ["09-05 04:00", "09-06 04:00", "09-07 03:00"]

@@ -215,3 +215,46 @@ def test_a_0230_berlin_job_fires_once_on_the_spring_change(firer):
     fired = fires_every_five_minutes(firer, schedule, T(2026, 3, 28, 23, 0), T(2026, 3, 29, 23, 0))
     # 02:30 does not exist that night: it runs once, as the clock jumps to 03:30 CEST (01:30 UTC).
     assert fired == [("fired", T(2026, 3, 29, 1, 30))]
+
+
+@pytest.mark.parametrize("overlap", ["forbid", "replace"])
+def test_a_second_leader_with_a_stale_view_neither_skips_nor_replaces_the_run_of_the_same_fire(firer, broker, monkeypatch, overlap):
+    schedule = make_schedule(T(2026, 1, 1, 9, 30), overlap=overlap)
+    firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + SEC)
+    [made] = runs_of(schedule)
+    # Leader B read the schedule before A recorded the fire, and looked for the fire's run just before A made it.
+    Schedule.update(next_fire_at=T(2026, 1, 1, 10)).execute()
+    real, looks = schedule_store.run_of_fire, []
+
+    def stale_first_look(*args):
+        looks.append(args)
+        return None if len(looks) == 1 else real(*args)
+
+    monkeypatch.setattr(schedule_store, "run_of_fire", stale_first_look)
+    other = Firer(Dispatcher(broker))
+    assert other.fire_due(schedule.id, now=T(2026, 1, 1, 10) + 2 * SEC) == [("fired", T(2026, 1, 1, 10))]
+    assert [(r.id, r.state) for r in runs_of(schedule)] == [(made.id, "queued")]
+    assert kinds(schedule) == [("fired", T(2026, 1, 1, 10))]
+    assert Schedule.get_by_id(schedule.id).next_fire_at == T(2026, 1, 1, 11)
+
+
+def test_a_fire_time_set_back_after_it_was_recorded_is_moved_on_again(firer):
+    """A PATCH from an API host whose clock lags may set next_fire_at back to a handled fire time."""
+    schedule = make_schedule(T(2026, 1, 1, 9, 30))
+    firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + SEC)
+    Schedule.update(next_fire_at=T(2026, 1, 1, 10)).execute()
+    firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + 3 * SEC)
+    assert len(runs_of(schedule)) == 1
+    assert Schedule.get_by_id(schedule.id).next_fire_at == T(2026, 1, 1, 11)
+
+
+def test_a_patch_that_keeps_the_timing_keeps_a_due_fire(firer):
+    schedule = make_schedule(T(2026, 1, 1, 9, 30))
+    changed = schedule_store.update_schedule(schedule, {**schedule_store.spec_of(schedule), "payload": {"n": 2}}, now=T(2026, 1, 1, 10))
+    assert changed.next_fire_at == T(2026, 1, 1, 10)
+    firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + SEC)
+    [run] = runs_of(schedule)
+    assert run.payload == {"n": 2}
+    # A new cron starts from now.
+    retimed = schedule_store.update_schedule(changed, {**schedule_store.spec_of(changed), "cron": "30 * * * *"}, now=T(2026, 1, 1, 10, 5))
+    assert retimed.next_fire_at == T(2026, 1, 1, 10, 30)

@@ -101,6 +101,8 @@ def test_one_file_lock_one_leader(tmp_path):
     first.release()
     assert second.try_acquire()
     assert open(path).read().strip().isdigit()  # the leader's pid, for operators
+    (tmp_path / "db.sqlite.scheduler.lock").unlink()  # an operator's clean-up, say: the lock is no longer exclusive
+    assert not second.held()
     second.release()
 
 
