@@ -165,11 +165,13 @@ def _parse(key: str, raw: str, f: dataclasses.Field):
 
 
 def configure_logging(settings: Settings) -> None:
-    """Entry points call this once: one format, and pika's per-connection chatter kept to warnings."""
+    """Entry points call this once: one format, and pika's and APScheduler's chatter kept to warnings."""
     import logging
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pika").setLevel(logging.WARNING)
+    # APScheduler logs every job added and run at INFO: a line or three per fire.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def serve_metrics(port: int, setting: str) -> bool:
