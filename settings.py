@@ -52,8 +52,9 @@ class Settings:
     broker_consumer_timeout_seconds: int = 10800
     # The longest retry backoff a processor may ask for.
     max_backoff_seconds: int = 3600
-    # Where the CLI's user commands send requests.
+    # Where the CLI's user commands send requests, and the API key they send.
     api_url: str = "http://127.0.0.1:8000"
+    api_key: str = field(default="", repr=False)
     # Retries granted to engine failures (Docker unreachable, worker lost)
     # on top of a processor's own max_attempts.
     infrastructure_retries: int = 3

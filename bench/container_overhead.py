@@ -115,6 +115,7 @@ def main() -> None:
         url = stack.start_web(workers=1, threads=4)
         stack.start_worker(threads=args.parallel)
         session = requests.Session()
+        session.headers.update(stack.auth_header)
         spec = direct_spec(client, stack)
         print(f"machine: {machine_line()}")
         print(f"processor: echo ({spec.cpus} cpu, {spec.memory_mb} MB); {args.runs} runs per phase; parallel {args.parallel}")

@@ -26,6 +26,7 @@ import requests
 import yaml
 
 from settings import Settings
+from storage.api_keys import create_key
 from storage.database import open_database
 from storage.migrations import migrate
 from storage.processors import parse_processor_spec, put_processor
@@ -115,6 +116,7 @@ class Stack:
         self.db = open_database(self.database_url, pool_size=4)
         migrate(self.db)
         self._register_processors()
+        _, self.api_key = create_key("default", "admin", name="bench")
         os.makedirs(self.logs, exist_ok=True)
         return self
 
@@ -148,6 +150,10 @@ class Stack:
         with open(self.manifest) as fh:
             for spec in yaml.safe_load(fh)["processors"]:
                 put_processor(parse_processor_spec(spec["name"], spec, self.settings))
+
+    @property
+    def auth_header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}

@@ -33,10 +33,11 @@ MAX_CONNECTIONS = 256
 class Client:
     """A minimal HTTP/1.1 keep-alive client: enough for one POST shape, cheap enough not to be the bottleneck."""
 
-    def __init__(self, base_url: str, path: str):
+    def __init__(self, base_url: str, path: str, headers: dict[str, str] | None = None):
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port or 80
         self.path = path
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.open = 0
         self.slots = asyncio.Semaphore(MAX_CONNECTIONS)
@@ -54,7 +55,10 @@ class Client:
             return await self._exchange(reader, writer, body)
 
     async def _exchange(self, reader, writer, body: bytes) -> int:
-        head = f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         try:
             writer.write(head.encode() + body)
             header = await reader.readuntil(b"\r\n\r\n")
@@ -153,7 +157,7 @@ def main() -> None:
             print(f"floor, POST /healthz at {args.rate:g}/s: {asyncio.run(floor())}")
 
         async def run() -> tuple:
-            client = Client(url, "/v1/runs")
+            client = Client(url, "/v1/runs", stack.auth_header)
             warm = (await drive(client, args.rate, args.warmup, body))[1] if args.warmup > 0 else collections.Counter()
             cpu0, machine0 = time.process_time(), cpu_seconds_by_command()
             measured = await drive(client, args.rate, args.seconds, body)

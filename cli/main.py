@@ -12,6 +12,7 @@ import requests
 import yaml
 
 from settings import Settings, SettingsError
+from storage.api_keys import SCOPES as KEY_SCOPES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="validate and show what would change, write nothing")
     psub.add_parser("list", help="list registered processors")
 
+    keys = sub.add_parser("keys", help="API keys of tenants: shown once when made, stored only hashed")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    kcreate = ksub.add_parser("create", help="make a key for a tenant (the tenant is made if new) and print it once")
+    kcreate.add_argument("--tenant", required=True, help="tenant id: lowercase letters, digits, '-', '_'")
+    kcreate.add_argument("--scopes", required=True, help=f"comma-separated, from: {', '.join(KEY_SCOPES)} (admin: all)")
+    kcreate.add_argument("--name", help="what the key is for, shown in 'keys list'")
+    kcreate.add_argument("--expires-in-days", type=int, help="the key stops working after this many days (default: never)")
+    kcreate.add_argument("--quiet", action="store_true", help="print only the key")
+    klist = ksub.add_parser("list", help="list keys (never their secrets)")
+    klist.add_argument("--tenant", help="only this tenant's keys")
+    ksub.add_parser("revoke", help="revoke a key (API processes stop accepting it within 5 s)").add_argument("key_id")
+    krotate = ksub.add_parser("rotate", help="make a new key with the same tenant, scopes and expiry, and revoke the old one")
+    krotate.add_argument("key_id")
+    krotate.add_argument("--quiet", action="store_true", help="print only the new key")
+
     runs = sub.add_parser("runs", help="submit, read, cancel and replay runs over the HTTP API")
     runs.add_argument("--api-url", help="API base URL (default: DOCKYARD_API_URL, else http://127.0.0.1:8000)")
+    runs.add_argument("--api-key", help="API key (default: DOCKYARD_API_KEY; prefer the variable: arguments show in ps)")
     rsub = runs.add_subparsers(dest="action", required=True)
     submit = rsub.add_parser("submit", help="submit a run of a processor")
     submit.add_argument("processor")
@@ -47,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     schedules = sub.add_parser("schedules", help="list, create, pause, resume and trigger cron schedules over the HTTP API")
     schedules.add_argument("--api-url", help="API base URL (default: DOCKYARD_API_URL, else http://127.0.0.1:8000)")
+    schedules.add_argument("--api-key", help="API key (default: DOCKYARD_API_KEY; prefer the variable: arguments show in ps)")
     ssub = schedules.add_subparsers(dest="action", required=True)
     ssub.add_parser("list", help="list schedules with their next and last fire times (UTC)")
     create = ssub.add_parser("create", help="create a schedule")
@@ -123,10 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"dockyard: {exc}", file=sys.stderr)
         return 2
-    if args.command == "runs":
-        return run_command(args, args.api_url or settings.api_url)
-    if args.command == "schedules":
-        return schedules_command(args, args.api_url or settings.api_url)
+    if args.command in ("runs", "schedules"):
+        http = requests.Session()
+        # A new connection per request: a kept-alive one the server closed while
+        # we slept (runs submit --wait) fails the next request outright.
+        http.headers["Connection"] = "close"
+        api_key = args.api_key or settings.api_key
+        if api_key:
+            http.headers["Authorization"] = f"Bearer {api_key}"
+        command = run_command if args.command == "runs" else schedules_command
+        return command(args, http, args.api_url or settings.api_url)
     from storage.database import open_database
 
     db = open_database(settings.database_url, pool_size=2)
@@ -136,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         return dlq_command(args, settings)
     if args.command == "queue":
         return queue_command(args, settings)
+    if args.command == "keys":
+        return keys_command(args)
     return processors_command(args, settings)
 
 
@@ -263,26 +289,26 @@ def _differs(stored: dict, spec: dict) -> bool:
     return any(flat.get(key) != value for key, value in spec.items())
 
 
-def run_command(args, api_url: str) -> int:
+def run_command(args, http: requests.Session, api_url: str) -> int:
     base = api_url.rstrip("/")
     try:
         if args.action == "submit":
             body = {"processor": args.processor, "payload": args.payload, "priority": args.priority}
             if args.timeout_seconds:
                 body["timeout_seconds"] = args.timeout_seconds
-            resp = requests.post(f"{base}/v1/runs", json=body, timeout=30)
+            resp = http.post(f"{base}/v1/runs", json=body, timeout=30)
             if resp.status_code != 201 or not args.wait:
                 return _show(resp)
             run_id = resp.json()["id"]
             while resp.ok and resp.json()["state"] in ("queued", "running", "retrying"):
                 time.sleep(0.5)
-                resp = requests.get(f"{base}/v1/runs/{run_id}", timeout=30)
+                resp = http.get(f"{base}/v1/runs/{run_id}", timeout=30)
             return _show(resp)
         if args.action == "get":
-            return _show(requests.get(f"{base}/v1/runs/{args.run_id}", timeout=30))
+            return _show(http.get(f"{base}/v1/runs/{args.run_id}", timeout=30))
         if args.action in ("cancel", "replay"):
-            return _show(requests.post(f"{base}/v1/runs/{args.run_id}/{args.action}", timeout=30))
-        resp = requests.get(f"{base}/v1/runs/{args.run_id}/logs", timeout=30)
+            return _show(http.post(f"{base}/v1/runs/{args.run_id}/{args.action}", timeout=30))
+        resp = http.get(f"{base}/v1/runs/{args.run_id}/logs", timeout=30)
         if not resp.ok:
             return _show(resp)
         sys.stdout.write(resp.text)
@@ -292,11 +318,11 @@ def run_command(args, api_url: str) -> int:
         return 1
 
 
-def schedules_command(args, api_url: str) -> int:
+def schedules_command(args, http: requests.Session, api_url: str) -> int:
     base = f"{api_url.rstrip('/')}/v1/schedules"
     try:
         if args.action == "list":
-            resp = requests.get(base, timeout=30)
+            resp = http.get(base, timeout=30)
             if not resp.ok:
                 return _show(resp)
             print(f"{'NAME':24} {'CRON':16} {'TIMEZONE':16} {'OVERLAP':8} {'STATE':7} {'NEXT FIRE':21} {'LAST FIRE':21} ID")
@@ -319,20 +345,20 @@ def schedules_command(args, api_url: str) -> int:
                 "catchup_window_seconds": args.catchup_window_seconds,
                 "paused": args.paused,
             }
-            return _show(requests.post(base, json=body, timeout=30))
-        schedule_id = _schedule_id(base, args.schedule)
+            return _show(http.post(base, json=body, timeout=30))
+        schedule_id = _schedule_id(http, base, args.schedule)
         if schedule_id is None:
             print(f"dockyard: no schedule with id or name {args.schedule!r}", file=sys.stderr)
             return 1
-        return _show(requests.post(f"{base}/{schedule_id}/{args.action}", timeout=30))
+        return _show(http.post(f"{base}/{schedule_id}/{args.action}", timeout=30))
     except requests.RequestException as exc:
         print(f"dockyard: cannot reach the API at {api_url}: {exc}", file=sys.stderr)
         return 1
 
 
-def _schedule_id(base: str, ref: str) -> str | None:
+def _schedule_id(http: requests.Session, base: str, ref: str) -> str | None:
     """A schedule's id from its id or its name."""
-    resp = requests.get(base, timeout=30)
+    resp = http.get(base, timeout=30)
     resp.raise_for_status()
     for s in resp.json()["items"]:
         if ref in (s["id"], s["name"]):
@@ -342,6 +368,51 @@ def _schedule_id(base: str, ref: str) -> str | None:
 
 def _short(timestamp: str | None) -> str:
     return "-" if timestamp is None else timestamp[:19].replace("T", " ") + "Z"
+
+
+def keys_command(args) -> int:
+    from storage import api_keys
+    from storage.errors import InvalidSpec, NotFound
+    from storage.models import utcnow
+
+    try:
+        if args.action == "list":
+            print(f"{'KEY ID':13} {'TENANT':16} {'STATE':8} {'EXPIRES':20} {'SCOPES':40} NAME")
+            now = utcnow()
+            for key in api_keys.list_keys(args.tenant):
+                expired = key.expires_at is not None and key.expires_at <= now
+                state = "revoked" if key.revoked_at else "expired" if expired else "active"
+                expires = f"{key.expires_at:%Y-%m-%d %H:%M:%SZ}" if key.expires_at else "never"
+                print(f"{key.id:13} {key.tenant_id:16} {state:8} {expires:20} {','.join(key.scopes):40} {key.name or ''}")
+            return 0
+        if args.action == "revoke":
+            key = api_keys.revoke_key(args.key_id)
+            print(f"revoked {key.id} (tenant {key.tenant_id}); API processes refuse it within 5 s")
+            return 0
+        if args.action == "rotate":
+            key, secret = api_keys.rotate_key(args.key_id)
+            if not args.quiet:
+                print(f"revoked {args.key_id}; its replacement:")
+        else:
+            if args.expires_in_days is not None and args.expires_in_days < 1:
+                print("dockyard: --expires-in-days: must be 1 or more", file=sys.stderr)
+                return 2
+            expires = utcnow() + dt.timedelta(days=args.expires_in_days) if args.expires_in_days else None
+            key, secret = api_keys.create_key(args.tenant, args.scopes, name=args.name, expires_at=expires)
+    except InvalidSpec as exc:
+        for field, message in exc.errors:
+            print(f"dockyard: {field}: {message}", file=sys.stderr)
+        return 2
+    except NotFound as exc:
+        print(f"dockyard: {exc}", file=sys.stderr)
+        return 1
+    if args.quiet:
+        print(secret)
+        return 0
+    expires = f"{key.expires_at:%Y-%m-%d %H:%M:%SZ}" if key.expires_at else "never"
+    print(f"key id   {key.id}\ntenant   {key.tenant_id}\nscopes   {','.join(key.scopes)}\nexpires  {expires}")
+    print(f"\n{secret}\n\nThis is the only time the key is shown: store it now (it is kept only as a hash).")
+    return 0
 
 
 def _show(resp: requests.Response) -> int:

@@ -172,12 +172,37 @@ CREATE INDEX schedules_next_fire ON schedules (next_fire_at);
 CREATE INDEX runs_finished_at ON runs (finished_at)
 """
 
+# Tenants and their API keys (only a SHA-256 of each key's secret is kept).
+# Runs and schedules made before keys existed belong to the tenant "default",
+# which `dockyard keys create --tenant default` gives a key to.
+V5_API_KEYS = """
+CREATE TABLE tenants (
+    id VARCHAR(64) PRIMARY KEY,
+    created_at {ts} NOT NULL
+);
+CREATE TABLE api_keys (
+    id VARCHAR(32) PRIMARY KEY,
+    tenant_id VARCHAR(64) NOT NULL REFERENCES tenants (id),
+    name VARCHAR(128),
+    secret_sha256 VARCHAR(64) NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at {ts} NOT NULL,
+    expires_at {ts},
+    revoked_at {ts}
+);
+CREATE INDEX api_keys_tenant ON api_keys (tenant_id);
+INSERT INTO tenants (id, created_at) VALUES ('default', CURRENT_TIMESTAMP);
+UPDATE runs SET tenant_id = 'default' WHERE tenant_id IS NULL;
+UPDATE schedules SET tenant_id = 'default' WHERE tenant_id IS NULL
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
     (2, "recovery", V2_RECOVERY),
     (3, "schedules", V3_SCHEDULES),
     (4, "scheduler", V4_SCHEDULER),
+    (5, "api_keys", V5_API_KEYS),
 ]
 
 VERSION_TABLE = """

@@ -148,3 +148,25 @@ class ScheduleEvent(BaseModel):
 
     class Meta:
         table_name = "schedule_events"
+
+
+class Tenant(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=64)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "tenants"
+
+
+class ApiKey(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=32)  # the public part of the key
+    tenant = peewee.ForeignKeyField(Tenant, column_name="tenant_id", backref="keys")
+    name = peewee.CharField(max_length=128, null=True)
+    secret_sha256 = peewee.CharField(max_length=64)
+    scopes = JSONField(default=list)
+    created_at = peewee.DateTimeField(default=utcnow)
+    expires_at = peewee.DateTimeField(null=True)
+    revoked_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_keys"

@@ -38,6 +38,44 @@ def sqlite_db(tmp_path):
     db.close()
 
 
+def key_headers(tenant: str = "default", scopes: str = "admin") -> dict[str, str]:
+    """Authorization headers with a new API key of `tenant` (made in the current database)."""
+    from storage.api_keys import create_key
+
+    _, key = create_key(tenant, scopes, name="test")
+    return {"Authorization": f"Bearer {key}"}
+
+
+def cli_key(env: dict[str, str], tenant: str = "default", scopes: str = "admin") -> str:
+    """A new API key made with `dockyard keys create` in the database `env` names."""
+    import pathlib
+    import subprocess
+    import sys
+
+    made = subprocess.run(
+        [pathlib.Path(sys.executable).parent / "dockyard", "keys", "create", "--tenant", tenant, "--scopes", scopes, "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return made.stdout.strip()
+
+
+def api_session(key: str):
+    """A requests session that sends `key`, on a new connection each time (as plain requests.get does).
+
+    NOTE: a kept-alive connection that gunicorn closed while idle fails the
+    next request with RemoteDisconnected; requests does not retry it.
+    """
+    import requests
+
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {key}", "Connection": "close"})
+    return session
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 

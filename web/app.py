@@ -8,7 +8,7 @@ import peewee
 from actors.dispatch import Dispatcher
 from settings import Settings
 from storage.processors import ProcessorCache
-from web.auth import TenantContext
+from web.auth import Authentication, KeyCache
 from web.connections import DatabaseConnection
 from web.errors import install_error_handlers
 from web.health import HealthResource, MetricsResource, ReadyResource
@@ -34,7 +34,7 @@ from web.schedules import (
 def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
     # One cache per app: a PUT through this app is seen by its submits at once.
     processors = ProcessorCache()
-    app = falcon.App(middleware=[DatabaseConnection(db), TenantContext()])
+    app = falcon.App(middleware=[DatabaseConnection(db), Authentication(KeyCache())])
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
     app.add_route("/healthz", HealthResource())

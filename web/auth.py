@@ -1,14 +1,97 @@
-"""Who is calling: the seam where API keys will plug in.
+"""Who is calling, and may they: API keys and scopes on every /v1 path.
 
-Until keys exist every request acts for the default tenant (None), which sees
-every run.
+No key, or a bad one: 401. A key without the scope the route needs: 403.
+A valid key sets `req.context.tenant_id`, and every read and write below is
+limited to that tenant (another tenant's run is 404, as an unknown one).
+Health, readiness, metrics and the OpenAPI document need no key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import threading
+import time
+
 import falcon
 
+from storage.api_keys import Caller, KeyRefused, authenticate
+from storage.models import utcnow
+from web.errors import Problem
 
-class TenantContext:
+log = logging.getLogger(__name__)
+
+PROTECTED_PREFIX = "/v1/"
+# A checked key is trusted this long in each API process: a revocation or
+# expiry takes effect within it. Keeps a database read off most requests.
+KEY_CACHE_SECONDS = 5.0
+
+
+class KeyCache:
+    """Callers of recently checked keys, by the key's SHA-256 (never the key itself)."""
+
+    def __init__(self, max_age_seconds: float = KEY_CACHE_SECONDS, clock=time.monotonic, max_entries: int = 10_000):
+        self.max_age_seconds = max_age_seconds
+        self.clock = clock
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+
+    def caller(self, token: str | None) -> Caller:
+        if not token:
+            return authenticate(token)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        now = self.clock()
+        entry = self._entries.get(digest)
+        if entry is not None and now - entry[0] < self.max_age_seconds:
+            caller = entry[1]
+            if caller.expires_at is None or caller.expires_at > utcnow():
+                return caller
+        caller = authenticate(token)  # refusals are not cached: a new key works at once
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[digest] = (now, caller)
+        return caller
+
+
+def _bearer(req: falcon.Request) -> str | None:
+    header = req.get_header("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class Authentication:
+    """Falcon middleware: authenticate /v1 requests, then check the route's scope.
+
+    Each resource serving /v1 declares `scopes`, a dict of HTTP method ->
+    scope; a responder without one is refused (403), never let through.
+    """
+
+    def __init__(self, keys: KeyCache):
+        self.keys = keys
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.tenant_id = None
+        req.context.caller = None
+        if not req.path.startswith(PROTECTED_PREFIX):
+            return
+        try:
+            caller = self.keys.caller(_bearer(req))
+        except KeyRefused as exc:
+            raise Problem(falcon.HTTP_401, "Unauthorized", str(exc), headers={"WWW-Authenticate": 'Bearer realm="dockyard"'}) from None
+        req.context.caller = caller
+        req.context.tenant_id = caller.tenant_id
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
+        caller: Caller | None = req.context.caller
+        if caller is None or resource is None or not hasattr(resource, f"on_{req.method.lower()}"):
+            return  # unprotected path, unknown route (404) or method (405)
+        scope = getattr(resource, "scopes", {}).get(req.method)
+        if scope is None:
+            log.error("%s %s has no scope declared; refusing it", req.method, req.uri_template)
+            raise Problem(falcon.HTTP_403, "Forbidden", f"{req.method} {req.uri_template} is not open to API keys")
+        if not caller.allows(scope):
+            raise Problem(falcon.HTTP_403, "Forbidden", f"API key {caller.key_id} lacks the scope {scope!r}")

@@ -496,9 +496,23 @@ def build_document() -> dict:
     }
 
 
+def secured(document: dict) -> dict:
+    """Every /v1 operation needs a bearer API key: 401 without a valid one, 403 without its scope."""
+    document["components"]["securitySchemes"] = {
+        "apiKey": {"type": "http", "scheme": "bearer", "description": "A Dockyard API key, dky_<id>_<secret> (`dockyard keys create`)"}
+    }
+    for path, operations in document["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"apiKey": []}]
+            operation["responses"].update(_errors(401, 403))
+    return document
+
+
 class OpenApiResource:
     def __init__(self):
-        self.document = build_document()
+        self.document = secured(build_document())
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.document

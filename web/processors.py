@@ -19,11 +19,15 @@ MAX_SPEC_BYTES = 262_144
 
 
 class ProcessorsResource:
+    scopes = {"GET": "runs:read"}
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"items": [processor_json(p) for p in list_processors()]}
 
 
 class ProcessorResource:
+    scopes = {"GET": "runs:read", "PUT": "processors:write"}
+
     def __init__(self, settings: Settings, cache: ProcessorCache):
         self.settings = settings
         self.cache = cache

@@ -78,6 +78,8 @@ def parse_submission(body, settings: Settings) -> dict:
 
 
 class RunsResource:
+    scopes = {"GET": "runs:read", "POST": "runs:write"}
+
     def __init__(self, settings: Settings, dispatcher: Dispatcher, processors: ProcessorCache):
         self.settings = settings
         self.dispatcher = dispatcher
@@ -157,23 +159,31 @@ class RunsResource:
 
 
 class RunResource:
+    scopes = {"GET": "runs:read"}
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         resp.media = run_json(run_store.get_run(run_id, req.context.tenant_id))
 
 
 class RunAttemptsResource:
+    scopes = {"GET": "runs:read"}
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         run_store.get_run(run_id, req.context.tenant_id)
         resp.media = {"items": [attempt_json(a) for a in run_store.list_attempts(run_id)]}
 
 
 class RunEventsResource:
+    scopes = {"GET": "runs:read"}
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         run_store.get_run(run_id, req.context.tenant_id)
         resp.media = {"items": [event_json(e) for e in run_store.list_events(run_id)]}
 
 
 class RunLogsResource:
+    scopes = {"GET": "runs:read"}
+
     def __init__(self, settings: Settings):
         self.settings = settings
 
@@ -210,12 +220,16 @@ class RunLogsResource:
 
 
 class RunCancelResource:
+    scopes = {"POST": "runs:write"}
+
     def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         resp.status = falcon.HTTP_202
         resp.media = run_json(run_store.cancel(run_id, req.context.tenant_id))
 
 
 class RunReplayResource:
+    scopes = {"POST": "runs:write"}
+
     def __init__(self, dispatcher: Dispatcher):
         self.dispatcher = dispatcher
 

@@ -23,6 +23,8 @@ def name_taken(name: str) -> Problem:
 
 
 class SchedulesResource:
+    scopes = {"GET": "runs:read", "POST": "schedules:write"}
+
     def __init__(self, settings: Settings):
         self.settings = settings
 
@@ -41,6 +43,8 @@ class SchedulesResource:
 
 
 class ScheduleResource:
+    scopes = {"GET": "runs:read", "PATCH": "schedules:write", "DELETE": "schedules:write"}
+
     def __init__(self, settings: Settings):
         self.settings = settings
 
@@ -65,6 +69,8 @@ class ScheduleResource:
 class SchedulePauseResource:
     """POST .../pause and .../resume."""
 
+    scopes = {"POST": "schedules:write"}
+
     def __init__(self, paused: bool):
         self.paused = paused
 
@@ -77,6 +83,8 @@ class SchedulePauseResource:
 class ScheduleTriggerResource:
     """POST .../trigger: one run now, whatever the cron says (overlap is not checked, as for a
     Kubernetes job created from a CronJob by hand)."""
+
+    scopes = {"POST": "schedules:write"}
 
     def __init__(self, dispatcher: Dispatcher):
         self.dispatcher = dispatcher

@@ -13,15 +13,30 @@ dockyard queue declare --recreate-if-empty
 infra/processors/build.sh "$ROOT/.dockyard/processors.yaml"
 dockyard processors apply "$ROOT/.dockyard/processors.yaml"
 
+# The first admin key of the tenant "default": made once, kept (owner-only) in
+# .dockyard/admin.key, and made again if this database does not know it.
+KEY_FILE="$ROOT/.dockyard/admin.key"
+if [ ! -s "$KEY_FILE" ] || ! dockyard keys list --tenant default | grep -Eq "^$(cut -d_ -f2 "$KEY_FILE") +default +active "; then
+  (umask 077; dockyard keys create --tenant default --scopes admin --name "make run" --quiet > "$KEY_FILE")
+fi
+DOCKYARD_API_KEY=$(cat "$KEY_FILE")
+export DOCKYARD_API_KEY
+
 cat <<MSG
 
 Dockyard is starting on http://127.0.0.1:$PORT  (RabbitMQ UI: http://127.0.0.1:15672, guest/guest)
+
+Admin API key of the tenant "default" (also in .dockyard/admin.key; keep it secret):
+
+  export DOCKYARD_API_KEY=$DOCKYARD_API_KEY
+
 Submit a run:
 
-  curl -s -X POST http://127.0.0.1:$PORT/v1/runs -H 'Content-Type: application/json' \\
-       -d '{"processor": "echo", "payload": {"hello": "dockyard"}}'
+  curl -s -X POST http://127.0.0.1:$PORT/v1/runs -H "Authorization: Bearer \$DOCKYARD_API_KEY" \\
+       -H 'Content-Type: application/json' -d '{"processor": "echo", "payload": {"hello": "dockyard"}}'
 
-Then: curl -s http://127.0.0.1:$PORT/v1/runs/<id>   and   curl -s http://127.0.0.1:$PORT/v1/runs/<id>/logs
+Then: curl -s -H "Authorization: Bearer \$DOCKYARD_API_KEY" http://127.0.0.1:$PORT/v1/runs/<id>   (and .../logs),
+or:   .venv/bin/dockyard runs submit echo --payload '{"hello": "cli"}' --wait
 Ctrl-C stops web, worker, scheduler and the services this command started.
 
 MSG

@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 import requests
 
-from tests.conftest import required_env, unique, wait_until
+from tests.conftest import api_session, cli_key, required_env, unique, wait_until
 from tests.e2e.test_procfile import free_port, procfile
 from tests.integration.conftest import delete_queues, fresh_postgres_database
 
@@ -48,6 +48,7 @@ class Submitter:
     base: str
     bodies: list[dict]
     interval: float
+    http: requests.Session
     accepted: dict[str, str] = field(default_factory=dict)  # idempotency key -> run id
     refusals: int = 0
     gave_up: list[str] = field(default_factory=list)
@@ -58,7 +59,7 @@ class Submitter:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                resp = requests.post(f"{self.base}/v1/runs", json=body, headers={"Idempotency-Key": key}, timeout=10)
+                resp = self.http.post(f"{self.base}/v1/runs", json=body, headers={"Idempotency-Key": key}, timeout=10)
                 if resp.status_code in (200, 201):
                     self.accepted[key] = resp.json()["id"]
                     return
@@ -121,6 +122,7 @@ class Cluster:
             timeout=60,
             stdout=subprocess.DEVNULL,
         )
+        self.http = api_session(cli_key(self.env))
 
     def _run_command(self, name: str) -> None:
         subprocess.run(["bash", "-c", self.commands[name]], env=self.env, cwd=ROOT, check=True, timeout=60, stdout=subprocess.DEVNULL)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import signal
 import time
 
-import requests
-
 from tests.chaos.conftest import Submitter, assert_nothing_lost, services
 from tests.conftest import wait_until
 
@@ -24,7 +22,7 @@ MIXED = [
 def under_load(cluster, count: int, disrupt, workers=("w1", "w2")) -> dict:
     """Start everything, submit `count` runs at 5/s, call `disrupt()` meanwhile, then wait for every run to end."""
     cluster.start_all(workers=workers)
-    submitter = Submitter(cluster.base, MIXED, interval=0.2)
+    submitter = Submitter(cluster.base, MIXED, interval=0.2, http=cluster.http)
     stream = submitter.run(count)
     disrupt()
     stream.join(timeout=180)
@@ -71,7 +69,7 @@ def test_restart_postgres_while_submitting_and_running(cluster):
         services("down", "postgres")
         # While the database is away the API answers 503 at once.
         started = time.monotonic()
-        resp = requests.post(f"{cluster.base}/v1/runs", json=MIXED[1], timeout=10)
+        resp = cluster.http.post(f"{cluster.base}/v1/runs", json=MIXED[1], timeout=10)
         took = time.monotonic() - started
         assert resp.status_code == 503 and took < 2, (resp.status_code, took)
         time.sleep(2)

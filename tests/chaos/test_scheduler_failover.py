@@ -55,10 +55,10 @@ def test_sigkill_the_scheduler_leader_just_before_a_fire(cluster):
     # Created 5 s before the minute turns: the leader's timers must be in step within that to fire on time.
     sleep_until_second(55)
     body = {"name": unique("every-minute"), "cron": "* * * * *", "processor": "echo", "payload": {"tick": True}}
-    schedule = requests.post(f"{cluster.base}/v1/schedules", json=body, timeout=10).json()
+    schedule = cluster.http.post(f"{cluster.base}/v1/schedules", json=body, timeout=10).json()
 
     def runs() -> list[dict]:
-        resp = requests.get(f"{cluster.base}/v1/runs", params={"schedule_id": schedule["id"]}, timeout=10)
+        resp = cluster.http.get(f"{cluster.base}/v1/runs", params={"schedule_id": schedule["id"]}, timeout=10)
         return sorted(resp.json()["items"], key=lambda r: r["scheduled_for"])
 
     [first] = wait_until(runs, timeout=70, what="the first fire")
@@ -86,7 +86,7 @@ def test_sigkill_the_scheduler_leader_just_before_a_fire(cluster):
     for run in fired:
         done = wait_until(
             lambda run=run: (
-                (r := requests.get(f"{cluster.base}/v1/runs/{run['id']}", timeout=10).json())["state"]
+                (r := cluster.http.get(f"{cluster.base}/v1/runs/{run['id']}", timeout=10).json())["state"]
                 not in ("queued", "running", "retrying")
                 and r
             ),
@@ -94,7 +94,7 @@ def test_sigkill_the_scheduler_leader_just_before_a_fire(cluster):
             what=f"run {run['id']} to end",
         )
         assert done["state"] == "succeeded", done
-    shown = requests.get(f"{cluster.base}/v1/schedules/{schedule['id']}", timeout=10).json()
+    shown = cluster.http.get(f"{cluster.base}/v1/schedules/{schedule['id']}", timeout=10).json()
     fire_events = [e for e in shown["recent"] if e["kind"] == "fired"]
     assert len(fire_events) == len(fired), shown["recent"]
 

@@ -14,7 +14,7 @@ import docker
 import pytest
 import requests
 
-from tests.conftest import required_env, unique, wait_until
+from tests.conftest import api_session, cli_key, required_env, unique, wait_until
 from tests.integration.conftest import delete_queues
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -60,6 +60,8 @@ def procs(tmp_path):
     assert set(commands) >= {"release", "web", "worker", "scheduler"}
     subprocess.run(["bash", "-c", commands["release"]], env=env, cwd=ROOT, check=True, timeout=60)
     subprocess.run([BIN / "dockyard", "processors", "apply", manifest], env=env, cwd=ROOT, check=True, timeout=60)
+    env["DOCKYARD_API_KEY"] = cli_key(env)  # for the CLI below
+    http = api_session(env["DOCKYARD_API_KEY"])
     started = {}
 
     def start(name: str, log_name: str | None = None) -> subprocess.Popen:
@@ -82,7 +84,7 @@ def procs(tmp_path):
 
     try:
         wait_until(ready, timeout=60, interval=0.25, what="web /readyz")
-        yield {"base": base, "procs": started, "env": env, "logs": tmp_path, "start": start}
+        yield {"base": base, "procs": started, "env": env, "logs": tmp_path, "start": start, "http": http}
     finally:
         for proc in started.values():
             if proc.poll() is None:
@@ -104,16 +106,16 @@ def logs_of(procs, name: str) -> str:
 
 
 def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
-    base = procs["base"]
+    base, http = procs["base"], procs["http"]
     submitted = {
-        "echo": requests.post(f"{base}/v1/runs", json={"processor": "echo", "payload": {"via": "http"}}, timeout=10),
-        "fail": requests.post(f"{base}/v1/runs", json={"processor": "fail", "payload": {"exit_code": 4}}, timeout=10),
+        "echo": http.post(f"{base}/v1/runs", json={"processor": "echo", "payload": {"via": "http"}}, timeout=10),
+        "fail": http.post(f"{base}/v1/runs", json={"processor": "fail", "payload": {"exit_code": 4}}, timeout=10),
     }
     for resp in submitted.values():
         assert resp.status_code == 201, resp.text
 
     def finished(run_id):
-        run = requests.get(f"{base}/v1/runs/{run_id}", timeout=10).json()
+        run = http.get(f"{base}/v1/runs/{run_id}", timeout=10).json()
         return run if run["state"] not in ("queued", "running", "retrying") else None
 
     echo = wait_until(lambda: finished(submitted["echo"].json()["id"]), timeout=60, what="echo run")
@@ -149,15 +151,15 @@ def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
         assert code == 0, f"{name} exited {code}:\n{logs_of(procs, name)}"
 
 
-def get_run(base: str, run_id: str) -> dict:
-    return requests.get(f"{base}/v1/runs/{run_id}", timeout=10).json()
+def get_run(procs, run_id: str) -> dict:
+    return procs["http"].get(f"{procs['base']}/v1/runs/{run_id}", timeout=10).json()
 
 
 def test_a_stopping_worker_finishes_short_runs_and_hands_back_long_ones(procs):
     base, worker = procs["base"], procs["procs"]["worker"]
-    short = requests.post(f"{base}/v1/runs", json={"processor": "sleep", "payload": {"seconds": 1}}, timeout=10).json()
-    long = requests.post(f"{base}/v1/runs", json={"processor": "sleep", "payload": {"seconds": 8}}, timeout=10).json()
-    wait_until(lambda: all(get_run(base, r["id"])["state"] == "running" for r in (short, long)), timeout=60, what="both runs to start")
+    short = procs["http"].post(f"{base}/v1/runs", json={"processor": "sleep", "payload": {"seconds": 1}}, timeout=10).json()
+    long = procs["http"].post(f"{base}/v1/runs", json={"processor": "sleep", "payload": {"seconds": 8}}, timeout=10).json()
+    wait_until(lambda: all(get_run(procs, r["id"])["state"] == "running" for r in (short, long)), timeout=60, what="both runs to start")
     stopped_at = time.monotonic()
     os.killpg(worker.pid, signal.SIGTERM)
     code = worker.wait(timeout=30)
@@ -165,17 +167,17 @@ def test_a_stopping_worker_finishes_short_runs_and_hands_back_long_ones(procs):
     assert code == 0, logs_of(procs, "worker")
     assert took < 4 + 5, f"worker took {took:.1f}s to stop with a 4 s grace period"
 
-    assert get_run(base, short["id"])["state"] == "succeeded"  # finished within the grace period
-    handed_back = get_run(base, long["id"])
+    assert get_run(procs, short["id"])["state"] == "succeeded"  # finished within the grace period
+    handed_back = get_run(procs, long["id"])
     assert handed_back["state"] == "retrying", handed_back
-    [attempt] = requests.get(f"{base}/v1/runs/{long['id']}/attempts", timeout=10).json()["items"]
+    [attempt] = procs["http"].get(f"{base}/v1/runs/{long['id']}/attempts", timeout=10).json()["items"]
     assert attempt["outcome"] == "worker_lost"
     assert handed_back["error"]["reason"] == "worker_shutdown" and "grace period is over" in handed_back["error"]["message"]
     assert not docker.from_env().containers.list(all=True, sparse=True, filters={"label": f"dockyard.run_id={long['id']}"})
 
     procs["start"]("worker", "worker2")  # another worker picks the run up
     done = wait_until(
-        lambda: (run := get_run(base, long["id"]))["state"] not in ("queued", "running", "retrying") and run,
+        lambda: (run := get_run(procs, long["id"]))["state"] not in ("queued", "running", "retrying") and run,
         timeout=60,
         what="the handed-back run to finish",
     )

@@ -28,7 +28,7 @@ from storage import run_states
 from storage.database import open_database
 from storage.migrations import migrate
 from storage.processors import parse_processor_spec, put_processor
-from tests.conftest import required_env, unique, wait_until
+from tests.conftest import key_headers, required_env, unique, wait_until
 from web.app import create_app
 
 
@@ -129,7 +129,11 @@ def stack(sample_processors, docker_client):
         worker.queue_prefetch = 1
         worker.start()
         stack = Stack(
-            settings, falcon.testing.TestClient(create_app(settings, db=db, dispatcher=Dispatcher(broker))), broker, docker_client, db
+            settings,
+            falcon.testing.TestClient(create_app(settings, db=db, dispatcher=Dispatcher(broker)), headers=key_headers()),
+            broker,
+            docker_client,
+            db,
         )
         for name, spec in sample_processors.items():
             stack.register(name, spec)

@@ -23,7 +23,7 @@ from storage import run_states
 from storage import runs as run_store
 from storage.models import Run, RunAttempt, utcnow
 from storage.processors import parse_processor_spec, put_processor
-from tests.conftest import required_env, unique, wait_until
+from tests.conftest import key_headers, required_env, unique, wait_until
 from tests.integration.conftest import delete_queues
 from web.app import create_app
 
@@ -152,7 +152,13 @@ def start_orphan(stack, sample_processors, run_id: str):
 def running_under(stack, processor: str, payload: dict, owner: str, lease_until: dt.datetime) -> Run:
     """A run as a worker leaves it mid-attempt: running, attempt 1 open, its lease until `lease_until`."""
     run = run_store.create_run(
-        processor=processor, queue=stack.settings.default_queue, priority="normal", payload=payload, labels={}, timeout_seconds=30
+        tenant_id="default",
+        processor=processor,
+        queue=stack.settings.default_queue,
+        priority="normal",
+        payload=payload,
+        labels={},
+        timeout_seconds=30,
     )
     run_states.transition(run.id, run_states.RUNNING, attempts=1, started_at=utcnow(), lease_owner=owner, lease_expires_at=lease_until)
     run_store.start_attempt(run.id, 1, owner)
@@ -189,7 +195,7 @@ def test_a_full_queue_answers_503_and_leaves_no_run(stack, sample_processors):
     # Its own small queue and API, with no worker: three messages fill it.
     settings = stack.settings.replace(default_queue=unique("full"), queue_max_length=3)
     broker = create_broker(settings)
-    client = falcon.testing.TestClient(create_app(settings, db=stack.db, dispatcher=Dispatcher(broker)))
+    client = falcon.testing.TestClient(create_app(settings, db=stack.db, dispatcher=Dispatcher(broker)), headers=key_headers())
     spec = {k: v for k, v in sample_processors["echo"].items() if k != "name"}
     put_processor(parse_processor_spec("echo-full", spec, settings))
     try:
@@ -220,7 +226,7 @@ def close_from_the_broker(local_port: int) -> None:
 
 def test_the_api_publisher_survives_a_connection_the_broker_closed(stack):
     broker = create_broker(stack.settings)
-    client = falcon.testing.TestClient(create_app(stack.settings, db=stack.db, dispatcher=Dispatcher(broker)))
+    client = falcon.testing.TestClient(create_app(stack.settings, db=stack.db, dispatcher=Dispatcher(broker)), headers=key_headers())
     try:
         assert client.simulate_post("/v1/runs", json={"processor": "echo"}).status_code == 201
         # NOTE: the publisher's socket; pika keeps it on its transport.
@@ -236,7 +242,13 @@ def test_the_api_publisher_survives_a_connection_the_broker_closed(stack):
 def test_the_outbox_republishes_a_run_whose_publish_never_happened(stack):
     # The API wrote the row, then died before publishing.
     run = run_store.create_run(
-        processor="echo", queue=stack.settings.default_queue, priority="normal", payload={"from": "outbox"}, labels={}, timeout_seconds=30
+        tenant_id="default",
+        processor="echo",
+        queue=stack.settings.default_queue,
+        priority="normal",
+        payload={"from": "outbox"},
+        labels={},
+        timeout_seconds=30,
     )
     Run.update(created_at=utcnow() - dt.timedelta(seconds=60)).where(Run.id == run.id).execute()
     dispatcher = Dispatcher(stack.broker)

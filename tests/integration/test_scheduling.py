@@ -143,6 +143,7 @@ def make_ghost(stack) -> Run:
     """A run that a dead worker left `running` (attempt 1 open) under a lease that expired long ago."""
     ghost = Run.create(
         id=unique("ghost")[:32],
+        tenant_id="default",
         processor="echo",
         queue=stack.settings.default_queue,
         state=run_states.RUNNING,

@@ -5,6 +5,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from actors.dispatch import Dispatcher
+from tests.conftest import key_headers
 from tests.storage_cases import make_processor
 from web.app import create_app
 
@@ -24,6 +25,6 @@ def dispatcher(broker):
 
 @pytest.fixture
 def client(settings, sqlite_db, dispatcher):
-    """The API with one registered processor, `echo`."""
+    """The API with one registered processor, `echo`, sending an admin key of the tenant "default"."""
     make_processor("echo")
-    return falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=dispatcher))
+    return falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=dispatcher), headers=key_headers())

@@ -10,6 +10,7 @@ import pytest
 
 from actors.dispatch import Dispatcher
 from cli.main import main
+from storage.api_keys import create_key
 from tests.storage_cases import make_processor
 from web.app import create_app
 
@@ -27,6 +28,13 @@ def api(settings, sqlite_db, broker):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def api_key(sqlite_db, monkeypatch):
+    _, key = create_key("default", "runs:read,schedules:write", name="cli")
+    monkeypatch.setenv("DOCKYARD_API_KEY", key)
+    return key
 
 
 def cli(api, capsys, *args) -> tuple[int, str, str]:

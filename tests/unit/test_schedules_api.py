@@ -6,6 +6,7 @@ import falcon.testing
 import pytest
 
 from actors.dispatch import Dispatcher
+from tests.conftest import key_headers
 from tests.storage_cases import make_processor
 from web.app import create_app
 
@@ -81,7 +82,7 @@ def test_every_minute_is_the_default_minimum(client):
 def test_firing_more_often_than_the_minimum_is_refused(settings, sqlite_db, broker):
     make_processor("echo")
     strict = settings.replace(schedule_min_interval_seconds=600)
-    client = falcon.testing.TestClient(create_app(strict, db=sqlite_db, dispatcher=Dispatcher(broker)))
+    client = falcon.testing.TestClient(create_app(strict, db=sqlite_db, dispatcher=Dispatcher(broker)), headers=key_headers())
     resp = client.simulate_post("/v1/schedules", json={**NIGHTLY, "cron": "*/5 * * * *"})
     assert "cron" in problem_fields(resp, 422)
     assert "minimum interval is 600s" in resp.json["detail"]
