@@ -67,6 +67,11 @@ class Settings:
     # On SIGTERM a worker lets its runs finish for this long, then kills
     # their containers and hands the runs back to be retried elsewhere.
     worker_shutdown_grace_seconds: int = 25
+    # Submissions (POST /v1/runs, replay, trigger) per tenant: a token bucket
+    # refilling at this rate up to the burst; 0 turns the limit off. A
+    # tenant's own limit (`dockyard tenants set-limit`) overrides these.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
     # A schedule may not fire more often than this.
     schedule_min_interval_seconds: int = 60
     # Where the scheduler's leader sends housekeeping messages (workers consume it).
@@ -123,6 +128,10 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()}: must be 0 or more")
         if self.infrastructure_retries < 0:
             raise SettingsError(f"{PREFIX}INFRASTRUCTURE_RETRIES: must be 0 or more")
+        if self.rate_limit_per_second < 0:
+            raise SettingsError(f"{PREFIX}RATE_LIMIT_PER_SECOND: must be 0 (no limit) or more")
+        if self.rate_limit_burst < 1:
+            raise SettingsError(f"{PREFIX}RATE_LIMIT_BURST: must be 1 or more")
         if self.default_cpus <= 0:
             raise SettingsError(f"{PREFIX}DEFAULT_CPUS: must be greater than 0")
         if self.log_level.upper() not in LOG_LEVELS:

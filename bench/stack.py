@@ -162,6 +162,7 @@ class Stack:
             DOCKYARD_BROKER_URL=self.broker_url,
             DOCKYARD_DEFAULT_QUEUE=self.queue,
             DOCKYARD_LOG_LEVEL="WARNING",
+            DOCKYARD_RATE_LIMIT_PER_SECOND="0",  # the benchmarks measure throughput, not the limit
             PYTHONPATH=ROOT,
         )
         env.update(extra)

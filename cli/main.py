@@ -43,6 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     krotate.add_argument("key_id")
     krotate.add_argument("--quiet", action="store_true", help="print only the new key")
 
+    tenants = sub.add_parser("tenants", help="tenants and their submission rate limits")
+    tsub = tenants.add_subparsers(dest="action", required=True)
+    tsub.add_parser("list", help="tenants with their rate limit (default: DOCKYARD_RATE_LIMIT_*)")
+    tlimit = tsub.add_parser(
+        "set-limit", help="replace a tenant's submission rate limit (an option left out: the default), shared by every API process"
+    )
+    tlimit.add_argument("tenant")
+    tlimit.add_argument("--rate-per-second", type=float, help="submissions per second it refills at; 0: no limit")
+    tlimit.add_argument("--burst", type=int, help="most submissions at once after a quiet spell (the bucket's size)")
+    tlimit.add_argument("--default", action="store_true", help="drop the tenant's own limit: back to DOCKYARD_RATE_LIMIT_*")
+
     runs = sub.add_parser("runs", help="submit, read, cancel and replay runs over the HTTP API")
     runs.add_argument("--api-url", help="API base URL (default: DOCKYARD_API_URL, else http://127.0.0.1:8000)")
     runs.add_argument("--api-key", help="API key (default: DOCKYARD_API_KEY; prefer the variable: arguments show in ps)")
@@ -162,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return queue_command(args, settings)
     if args.command == "keys":
         return keys_command(args)
+    if args.command == "tenants":
+        return tenants_command(args, settings)
     return processors_command(args, settings)
 
 
@@ -412,6 +425,36 @@ def keys_command(args) -> int:
     expires = f"{key.expires_at:%Y-%m-%d %H:%M:%SZ}" if key.expires_at else "never"
     print(f"key id   {key.id}\ntenant   {key.tenant_id}\nscopes   {','.join(key.scopes)}\nexpires  {expires}")
     print(f"\n{secret}\n\nThis is the only time the key is shown: store it now (it is kept only as a hash).")
+    return 0
+
+
+def tenants_command(args, settings: Settings) -> int:
+    from storage.errors import InvalidSpec, NotFound
+    from storage.rate_limits import list_tenants, set_rate_limit
+
+    def limit(t) -> str:
+        rate = t.rate_per_second if t.rate_per_second is not None else settings.rate_limit_per_second
+        burst = t.rate_burst or settings.rate_limit_burst
+        own = "" if t.rate_per_second is None and t.rate_burst is None else " (its own)"
+        return ("no limit" if rate <= 0 else f"{rate:g}/s, burst {burst}") + own
+
+    if args.action == "list":
+        for tenant in list_tenants():
+            print(f"{tenant.id:24} {limit(tenant)}")
+        return 0
+    if args.default == (args.rate_per_second is not None or args.burst is not None):
+        print("dockyard: tenants set-limit: give --rate-per-second and/or --burst, or --default", file=sys.stderr)
+        return 2
+    try:
+        tenant = set_rate_limit(args.tenant, args.rate_per_second, args.burst)
+    except InvalidSpec as exc:
+        for field, message in exc.errors:
+            print(f"dockyard: --{field.replace('_', '-')}: {message}", file=sys.stderr)
+        return 2
+    except NotFound as exc:
+        print(f"dockyard: {exc} (a tenant is made by its first key)", file=sys.stderr)
+        return 1
+    print(f"{tenant.id}: {limit(tenant)}")
     return 0
 
 

@@ -42,6 +42,9 @@ class Caller:
     tenant_id: str
     scopes: frozenset[str]
     expires_at: dt.datetime | None = None
+    # The tenant's submission rate limit overrides (None: the settings' default).
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
 
     def allows(self, scope: str) -> bool:
         return ADMIN in self.scopes or scope in self.scopes
@@ -96,7 +99,7 @@ def authenticate(token: str | None, now: dt.datetime | None = None) -> Caller:
     if match is None:
         raise KeyRefused("malformed", "this is not a Dockyard API key (dky_<id>_<secret>)")
     key_id, secret = match.groups()
-    row = ApiKey.get_or_none(ApiKey.id == key_id)
+    row = ApiKey.select(ApiKey, Tenant).join(Tenant).where(ApiKey.id == key_id).first()
     # NOTE: compare digests in constant time, and do it even for an unknown id.
     stored = row.secret_sha256 if row is not None else "0" * 64
     if not hmac.compare_digest(stored, _digest(secret)) or row is None:
@@ -106,7 +109,14 @@ def authenticate(token: str | None, now: dt.datetime | None = None) -> Caller:
         raise KeyRefused("revoked", f"API key {key_id} was revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise KeyRefused("expired", f"API key {key_id} expired at {row.expires_at:%Y-%m-%dT%H:%M:%SZ}")
-    return Caller(key_id=key_id, tenant_id=row.tenant_id, scopes=frozenset(row.scopes or ()), expires_at=row.expires_at)
+    return Caller(
+        key_id=key_id,
+        tenant_id=row.tenant_id,
+        scopes=frozenset(row.scopes or ()),
+        expires_at=row.expires_at,
+        rate_per_second=row.tenant.rate_per_second,
+        rate_burst=row.tenant.rate_burst,
+    )
 
 
 def list_keys(tenant_id: str | None = None) -> list[ApiKey]:

@@ -196,6 +196,18 @@ UPDATE runs SET tenant_id = 'default' WHERE tenant_id IS NULL;
 UPDATE schedules SET tenant_id = 'default' WHERE tenant_id IS NULL
 """
 
+# Per-tenant submission rate limits: overrides on the tenant, and one token
+# bucket per tenant shared by every API process.
+V6_RATE_LIMITS = """
+ALTER TABLE tenants ADD COLUMN rate_per_second {float};
+ALTER TABLE tenants ADD COLUMN rate_burst INTEGER;
+CREATE TABLE rate_buckets (
+    tenant_id VARCHAR(64) PRIMARY KEY,
+    tokens {float} NOT NULL,
+    updated_at {ts} NOT NULL
+)
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
@@ -203,6 +215,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (3, "schedules", V3_SCHEDULES),
     (4, "scheduler", V4_SCHEDULER),
     (5, "api_keys", V5_API_KEYS),
+    (6, "rate_limits", V6_RATE_LIMITS),
 ]
 
 VERSION_TABLE = """

@@ -153,6 +153,9 @@ class ScheduleEvent(BaseModel):
 class Tenant(BaseModel):
     id = peewee.CharField(primary_key=True, max_length=64)
     created_at = peewee.DateTimeField(default=utcnow)
+    # Submission rate limit overrides; null: the settings' defaults.
+    rate_per_second = peewee.FloatField(null=True)
+    rate_burst = peewee.IntegerField(null=True)
 
     class Meta:
         table_name = "tenants"
@@ -170,3 +173,12 @@ class ApiKey(BaseModel):
 
     class Meta:
         table_name = "api_keys"
+
+
+class RateBucket(BaseModel):
+    tenant_id = peewee.CharField(primary_key=True, max_length=64)
+    tokens = peewee.FloatField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "rate_buckets"

@@ -14,6 +14,7 @@ from web.errors import install_error_handlers
 from web.health import HealthResource, MetricsResource, ReadyResource
 from web.openapi import OpenApiResource
 from web.processors import ProcessorResource, ProcessorsResource
+from web.rate_limits import SubmissionRateLimit
 from web.runs import (
     RunAttemptsResource,
     RunCancelResource,
@@ -34,7 +35,7 @@ from web.schedules import (
 def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
     # One cache per app: a PUT through this app is seen by its submits at once.
     processors = ProcessorCache()
-    app = falcon.App(middleware=[DatabaseConnection(db), Authentication(KeyCache())])
+    app = falcon.App(middleware=[DatabaseConnection(db), Authentication(KeyCache()), SubmissionRateLimit(settings)])
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
     app.add_route("/healthz", HealthResource())

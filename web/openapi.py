@@ -236,7 +236,7 @@ def build_document() -> dict:
                     "responses": {
                         "200": {"description": "The run this Idempotency-Key already made", **_json(_ref("Run"))},
                         "201": {"description": "Created", **_json(_ref("Run"))},
-                        **_errors(400, 404, 409, 413, 415, 422, 503),
+                        **_errors(400, 404, 409, 413, 415, 422, 429, 503),
                     },
                 },
                 "get": {
@@ -367,7 +367,7 @@ def build_document() -> dict:
                     "responses": {
                         "200": {"description": "The replay made earlier", **_json(_ref("Run"))},
                         "201": {"description": "The new run", **_json(_ref("Run"))},
-                        **_errors(404, 409, 503),
+                        **_errors(404, 409, 429, 503),
                     },
                 }
             },
@@ -420,7 +420,7 @@ def build_document() -> dict:
                 "post": {
                     "summary": "Start a run of the schedule now",
                     "parameters": [schedule_id],
-                    "responses": {"201": {"description": "The run", **_json(_ref("Run"))}, **_errors(404, 503)},
+                    "responses": {"201": {"description": "The run", **_json(_ref("Run"))}, **_errors(404, 422, 429, 503)},
                 }
             },
             "/v1/processors": {

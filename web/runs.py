@@ -79,6 +79,7 @@ def parse_submission(body, settings: Settings) -> dict:
 
 class RunsResource:
     scopes = {"GET": "runs:read", "POST": "runs:write"}
+    rate_limited = {"POST"}
 
     def __init__(self, settings: Settings, dispatcher: Dispatcher, processors: ProcessorCache):
         self.settings = settings
@@ -229,6 +230,7 @@ class RunCancelResource:
 
 class RunReplayResource:
     scopes = {"POST": "runs:write"}
+    rate_limited = {"POST"}
 
     def __init__(self, dispatcher: Dispatcher):
         self.dispatcher = dispatcher

@@ -85,6 +85,7 @@ class ScheduleTriggerResource:
     Kubernetes job created from a CronJob by hand)."""
 
     scopes = {"POST": "schedules:write"}
+    rate_limited = {"POST"}
 
     def __init__(self, dispatcher: Dispatcher):
         self.dispatcher = dispatcher

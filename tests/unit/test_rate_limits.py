@@ -1,0 +1,82 @@
+"""Per-tenant submission rate limits: the token bucket with a controlled clock, the 429, the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import falcon.testing
+import pytest
+
+from cli.main import main
+from storage.api_keys import create_key
+from storage.rate_limits import set_rate_limit, take_token
+from tests.conftest import key_headers
+from web.app import create_app
+
+T0 = dt.datetime(2026, 1, 1, 12)
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def test_a_bucket_allows_its_burst_then_its_rate(sqlite_db):
+    create_key("acme", "admin")
+    assert [take_token("acme", 2.0, 3, now=at(0)) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert take_token("acme", 2.0, 3, now=at(0)) == pytest.approx(0.5)  # empty: one token every 0.5 s
+    assert take_token("acme", 2.0, 3, now=at(0.25)) == pytest.approx(0.25)
+    assert take_token("acme", 2.0, 3, now=at(0.5)) == 0.0
+    # A long quiet spell refills it to the burst, no further.
+    assert [take_token("acme", 2.0, 3, now=at(100)) for _ in range(4)][-1] == pytest.approx(0.5)
+    # Tenants have buckets of their own.
+    assert take_token("other", 2.0, 3, now=at(100)) == 0.0
+
+
+@pytest.fixture
+def app(settings, sqlite_db, dispatcher):
+    from tests.storage_cases import make_processor
+
+    make_processor("echo")
+    return falcon.testing.TestClient(
+        create_app(settings.replace(rate_limit_per_second=0.5, rate_limit_burst=2), db=sqlite_db, dispatcher=dispatcher)
+    )
+
+
+def submit(app, headers):
+    return app.simulate_post("/v1/runs", json={"processor": "echo"}, headers=headers)
+
+
+def test_past_its_burst_a_tenant_gets_429_with_retry_after(app):
+    acme, other = key_headers("acme"), key_headers("other")
+    assert [submit(app, acme).status_code for _ in range(2)] == [201, 201]
+    refused = submit(app, acme)
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "2" and "0.5 runs per second (bursts of 2)" in refused.json["detail"]
+    assert submit(app, other).status_code == 201  # another tenant's bucket is full
+    assert app.simulate_get("/v1/runs", headers=acme).status_code == 200  # reads are not limited
+
+
+def test_a_tenants_own_limit_overrides_the_default(app):
+    headers = key_headers("acme")
+    set_rate_limit("acme", 0, None)  # no limit
+    assert all(submit(app, headers).status_code == 201 for _ in range(5))
+    set_rate_limit("acme", 0.5, 1)
+    headers = key_headers("acme")  # a new key: the old one's tenant limits are cached for 5 s
+    assert [submit(app, headers).status_code for _ in range(2)] == [201, 429]
+
+
+def test_tenants_commands(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    assert main(["migrate"]) == 0
+    assert main(["keys", "create", "--tenant", "acme", "--scopes", "runs:write", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["tenants", "set-limit", "acme", "--rate-per-second", "5", "--burst", "20"]) == 0
+    assert capsys.readouterr().out.strip() == "acme: 5/s, burst 20 (its own)"
+    assert main(["tenants", "list"]) == 0
+    assert capsys.readouterr().out.split() == ["acme", "5/s,", "burst", "20", "(its", "own)", "default", "50/s,", "burst", "100"]
+    assert main(["tenants", "set-limit", "acme", "--default"]) == 0
+    assert capsys.readouterr().out.strip() == "acme: 50/s, burst 100"
+    assert main(["tenants", "set-limit", "acme"]) == 2
+    assert main(["tenants", "set-limit", "acme", "--burst", "0"]) == 2
+    assert "--burst: must be 1 or more" in capsys.readouterr().err
+    assert main(["tenants", "set-limit", "nobody", "--burst", "5"]) == 1
