@@ -412,13 +412,8 @@ def keys_command(args) -> int:
                 return 2
             expires = utcnow() + dt.timedelta(days=args.expires_in_days) if args.expires_in_days else None
             key, secret = api_keys.create_key(args.tenant, args.scopes, name=args.name, expires_at=expires)
-    except InvalidSpec as exc:
-        for field, message in exc.errors:
-            print(f"dockyard: {field}: {message}", file=sys.stderr)
-        return 2
-    except NotFound as exc:
-        print(f"dockyard: {exc}", file=sys.stderr)
-        return 1
+    except (InvalidSpec, NotFound) as exc:
+        return _refused(exc)
     if args.quiet:
         print(secret)
         return 0
@@ -447,15 +442,23 @@ def tenants_command(args, settings: Settings) -> int:
         return 2
     try:
         tenant = set_rate_limit(args.tenant, args.rate_per_second, args.burst)
-    except InvalidSpec as exc:
-        for field, message in exc.errors:
-            print(f"dockyard: --{field.replace('_', '-')}: {message}", file=sys.stderr)
-        return 2
-    except NotFound as exc:
-        print(f"dockyard: {exc} (a tenant is made by its first key)", file=sys.stderr)
-        return 1
+    except (InvalidSpec, NotFound) as exc:
+        return _refused(exc, flags=True, missing=" (a tenant is made by its first key)")
     print(f"{tenant.id}: {limit(tenant)}")
     return 0
+
+
+def _refused(exc, *, flags: bool = False, missing: str = "") -> int:
+    """Print why the database refused a command: 2 for bad input (each field named), 1 for a missing thing."""
+    from storage.errors import InvalidSpec
+
+    if isinstance(exc, InvalidSpec):
+        for field, message in exc.errors:
+            name = f"--{field.replace('_', '-')}" if flags else field
+            print(f"dockyard: {name}: {message}", file=sys.stderr)
+        return 2
+    print(f"dockyard: {exc}{missing}", file=sys.stderr)
+    return 1
 
 
 def _show(resp: requests.Response) -> int:

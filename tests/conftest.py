@@ -38,6 +38,19 @@ def sqlite_db(tmp_path):
     db.close()
 
 
+def wait_ready(base: str, timeout: float = 60) -> None:
+    """Wait until the API at `base` answers /readyz with 200."""
+    import requests
+
+    def ready():
+        try:
+            return requests.get(f"{base}/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(ready, timeout=timeout, interval=0.25, what=f"{base}/readyz")
+
+
 def key_headers(tenant: str = "default", scopes: str = "admin") -> dict[str, str]:
     """Authorization headers with a new API key of `tenant` (made in the current database)."""
     from storage.api_keys import create_key

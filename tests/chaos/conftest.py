@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 import requests
 
-from tests.conftest import api_session, cli_key, required_env, unique, wait_until
+from tests.conftest import api_session, cli_key, required_env, unique, wait_ready
 from tests.e2e.test_procfile import free_port, procfile
 from tests.integration.conftest import delete_queues, fresh_postgres_database
 
@@ -145,13 +145,7 @@ class Cluster:
         self.wait_ready()
 
     def wait_ready(self) -> None:
-        def ready():
-            try:
-                return requests.get(f"{self.base}/readyz", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(ready, timeout=60, interval=0.25, what="web /readyz")
+        wait_ready(self.base)
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         os.killpg(self.procs[name].pid, sig)

@@ -14,7 +14,7 @@ import docker
 import pytest
 import requests
 
-from tests.conftest import api_session, cli_key, required_env, unique, wait_until
+from tests.conftest import api_session, cli_key, required_env, unique, wait_ready, wait_until
 from tests.integration.conftest import delete_queues
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -75,15 +75,8 @@ def procs(tmp_path):
     for name in ("web", "worker", "scheduler"):
         start(name)
     base = f"http://127.0.0.1:{port}"
-
-    def ready():
-        try:
-            return requests.get(f"{base}/readyz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(ready, timeout=60, interval=0.25, what="web /readyz")
+        wait_ready(base)
         yield {"base": base, "procs": started, "env": env, "logs": tmp_path, "start": start, "http": http}
     finally:
         for proc in started.values():

@@ -9,9 +9,7 @@ import subprocess
 import threading
 import time
 
-import requests
-
-from tests.conftest import api_session, cli_key, required_env, unique, wait_until
+from tests.conftest import api_session, cli_key, required_env, unique, wait_ready
 from tests.e2e.test_procfile import BIN, ROOT, free_port, procfile
 from tests.integration.conftest import delete_queues, fresh_postgres_database
 
@@ -44,14 +42,7 @@ def test_two_gunicorn_workers_together_admit_no_more_than_the_limit(tmp_path):
                 ["bash", "-c", f"exec {commands['web']}"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
-
-            def ready():
-                try:
-                    return requests.get(f"{base}/readyz", timeout=2).status_code == 200
-                except requests.RequestException:
-                    return False
-
-            wait_until(ready, timeout=60, interval=0.25, what="web /readyz")
+            wait_ready(base)
             outcomes: collections.Counter = collections.Counter()
             lock = threading.Lock()
             began = time.monotonic()
