@@ -16,7 +16,7 @@ from storage.database import database
 from storage.errors import InvalidSpec, NotFound
 from storage.models import Processor, Run, Schedule, ScheduleEvent, utcnow
 from storage.processors import run_fields
-from storage.run_states import QUEUED, RETRYING, RUNNING
+from storage.run_states import TERMINAL
 from storage.runs import PRIORITIES
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -41,8 +41,6 @@ MISSED = "missed"
 NOT_FIRED = "not_fired"  # the processor was missing or disabled at the fire time
 # The outcomes of a cron fire time: each is recorded once and moves next_fire_at past it.
 CRON_OUTCOMES = (FIRED, SKIPPED_OVERLAP, MISSED, NOT_FIRED)
-# A run of a schedule in one of these has not ended (overlap policies look at them).
-ACTIVE_STATES = (QUEUED, RUNNING, RETRYING)
 
 
 def parse_schedule_spec(body: Any, settings: Settings, *, current: dict | None = None, now: dt.datetime | None = None) -> dict:
@@ -208,19 +206,14 @@ def fire_run_fields(schedule: Schedule, processor: Processor) -> dict:
     }
 
 
-def due_schedules(now: dt.datetime) -> list[Schedule]:
-    """Unpaused schedules whose next fire time has come."""
-    return list(Schedule.select().where((Schedule.paused == False) & (Schedule.next_fire_at <= now)))  # noqa: E712
-
-
 def firing_schedules() -> list[Schedule]:
     """Unpaused schedules that have a next fire time: the ones the leader keeps a timer for."""
     return list(Schedule.select().where((Schedule.paused == False) & Schedule.next_fire_at.is_null(False)))  # noqa: E712
 
 
 def active_runs(schedule_id: str) -> list[Run]:
-    """Runs of a schedule that have not ended, oldest first."""
-    query = Run.select().where((Run.schedule_id == schedule_id) & Run.state.in_(ACTIVE_STATES))
+    """Runs of a schedule that have not ended (what overlap policies look at), oldest first."""
+    query = Run.select().where((Run.schedule_id == schedule_id) & Run.state.not_in(TERMINAL))
     return list(query.order_by(Run.created_at))
 
 
