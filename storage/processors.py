@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from typing import Any
 
 from settings import Settings
+from storage.caching import AgeCache
 from storage.database import database
 from storage.errors import InvalidSpec, NotFound
 from storage.models import Processor, utcnow
@@ -234,24 +234,13 @@ class ProcessorCache:
     """
 
     def __init__(self, max_age_seconds: float = 1.0, clock=time.monotonic):
-        self.max_age_seconds = max_age_seconds
-        self.clock = clock
-        self._entries: dict[str, tuple[float, Processor]] = {}
-        self._lock = threading.Lock()
+        self._cache: AgeCache[Processor] = AgeCache(max_age_seconds, clock)
 
     def get(self, name: str) -> Processor:
-        now = self.clock()
-        entry = self._entries.get(name)
-        if entry is not None and now - entry[0] < self.max_age_seconds:
-            return entry[1]
-        processor = get_processor(name)
-        with self._lock:
-            self._entries[name] = (now, processor)
-        return processor
+        return self._cache.get(name, lambda: get_processor(name))
 
     def forget(self, name: str) -> None:
-        with self._lock:
-            self._entries.pop(name, None)
+        self._cache.forget(name)
 
 
 def list_processors() -> list[Processor]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 
 import falcon
 
 from storage.api_keys import Caller, KeyRefused, authenticate
+from storage.caching import AgeCache
 from storage.models import utcnow
 from web.errors import Problem
 
@@ -30,29 +30,18 @@ KEY_CACHE_SECONDS = 5.0
 class KeyCache:
     """Callers of recently checked keys, by the key's SHA-256 (never the key itself)."""
 
-    def __init__(self, max_age_seconds: float = KEY_CACHE_SECONDS, clock=time.monotonic, max_entries: int = 10_000):
-        self.max_age_seconds = max_age_seconds
-        self.clock = clock
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Caller]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, max_age_seconds: float = KEY_CACHE_SECONDS, clock=time.monotonic):
+        self._cache: AgeCache[Caller] = AgeCache(max_age_seconds, clock)
 
     def caller(self, token: str | None) -> Caller:
         if not token:
             return authenticate(token)
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        now = self.clock()
-        entry = self._entries.get(digest)
-        if entry is not None and now - entry[0] < self.max_age_seconds:
-            caller = entry[1]
-            if caller.expires_at is None or caller.expires_at > utcnow():
-                return caller
-        caller = authenticate(token)  # refusals are not cached: a new key works at once
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[digest] = (now, caller)
-        return caller
+        # Refusals are not cached (a load that raises): a new key works at once.
+        return self._cache.get(
+            hashlib.sha256(token.encode()).hexdigest(),
+            lambda: authenticate(token),
+            still_good=lambda caller: caller.expires_at is None or caller.expires_at > utcnow(),
+        )
 
 
 def _bearer(req: falcon.Request) -> str | None:
