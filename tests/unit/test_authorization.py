@@ -111,7 +111,10 @@ def test_a_key_without_the_routes_scope_is_403(world, route):
 @pytest.mark.parametrize("route", ROUTES, ids=ids)
 def test_the_routes_scope_or_admin_lets_the_tenant_in(world, route):
     _, key = create_key("alpha", route[2])
-    assert call(world, route, bearer(key)).status_code < 400 or route[1].endswith("/cancel")
+    resp = call(world, route, bearer(key))
+    # alpha's run has already ended, so its cancel is refused for that reason (409), never for the key.
+    expected = {409} if route[1].endswith("/cancel") else set(range(200, 300))
+    assert resp.status_code in expected, resp.text
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=ids)
