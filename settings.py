@@ -72,6 +72,9 @@ class Settings:
     # tenant's own limit (`dockyard tenants set-limit`) overrides these.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    # Runs of one tenant running at once, across every worker; runs beyond it
+    # wait in the queue. 0: no quota. `dockyard tenants set-quota` overrides it.
+    tenant_max_running: int = 0
     # A schedule may not fire more often than this.
     schedule_min_interval_seconds: int = 60
     # Where the scheduler's leader sends housekeeping messages (workers consume it).
@@ -123,7 +126,7 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: must be greater than 0")
-        for name in ("retention_days", "worker_metrics_port", "scheduler_metrics_port"):
+        for name in ("retention_days", "worker_metrics_port", "scheduler_metrics_port", "tenant_max_running"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: must be 0 or more")
         if self.infrastructure_retries < 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import docker
 import docker.errors
 import dramatiq
 import peewee
+import prometheus_client
 import requests.exceptions
 
 from actors.containers import ContainerRunner, ContainerSpec, InfrastructureError
@@ -28,6 +30,7 @@ from storage.database import release_connection
 from storage.errors import NotFound
 from storage.models import Run, utcnow
 from storage.processors import get_processor
+from storage.quotas import OverQuota, QuotaBook, claim
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,16 @@ WATCH_SECONDS = 1.0
 EARLY_TOLERANCE_SECONDS = 0.5
 # How long the end of an attempt is retried while the database is away.
 RECORD_DEADLINE_SECONDS = 300
+# A run over a concurrency quota comes back after this long, doubling per
+# wait up to the maximum (with jitter, so waiting runs do not move in step).
+QUOTA_WAIT_MIN_SECONDS = 1.0
+QUOTA_WAIT_MAX_SECONDS = 10.0
+
+QUOTA_WAITS = prometheus_client.Counter(
+    "dockyard_quota_waits_total",
+    "Deliveries handed back because the run's tenant or processor was at its concurrency quota.",
+    ["quota"],
+)
 
 
 class RetryLater(dramatiq.Retry):
@@ -107,6 +120,11 @@ class Executor:
     runner: ContainerRunner
     worker_name: str
     shutdown: object | None = None  # actors.shutdown.GracefulShutdown in a real worker
+    quotas: QuotaBook | None = None
+
+    def __post_init__(self):
+        if self.quotas is None:
+            self.quotas = QuotaBook(self.settings.tenant_max_running)
 
     def execute(self, run_id: str, options: dict | None = None) -> None:
         """Handle one delivery of `run_id`; raise RetryLater or DeadLettered to route the message.
@@ -136,7 +154,7 @@ class Executor:
         elif run.state != run_states.QUEUED:
             log.info("run %s is %s; dropping this delivery", run_id, run.state)
             return
-        self._attempt(run)
+        self._attempt(run, options)
 
     def _check_lease(self, run: Run, options: dict) -> Run | None:
         """A delivery for a running run: wait out a live lease, take over an expired one.
@@ -172,14 +190,38 @@ class Executor:
             raise DeadLettered(decision.message)
         return Run.get_by_id(run.id)
 
-    def _attempt(self, run: Run) -> None:
-        """Claim a queued run (its `attempts` as read; the claim is fenced on it) and run one attempt."""
+    def _attempt(self, run: Run, options: dict) -> None:
+        """Claim a queued run (its `attempts` as read; the claim is fenced on it) and run one attempt.
+
+        A run whose tenant or processor is at its concurrency quota stays
+        queued: its message comes back later (RetryLater), waits counted in
+        the message's options for the backoff.
+        """
         run_id = run.id
         number = run.attempts + 1
+        try:
+            concurrency = get_processor(run.processor).concurrency
+        except NotFound:
+            concurrency = None  # refused once claimed, with the reason recorded
         now = utcnow()
-        claimed = run_states.transition(
-            run_id,
-            run_states.RUNNING,
+        try:
+            claimed = self._claim(run, number, now, self.quotas.for_run(run, concurrency))
+        except OverQuota as exc:
+            waits = options.get("quota_waits", 0)
+            options["quota_waits"] = waits + 1
+            delay = min(QUOTA_WAIT_MIN_SECONDS * 2**waits, QUOTA_WAIT_MAX_SECONDS) * random.uniform(0.75, 1.0)
+            log.info("run %s waits: %s; trying again in %.1fs", run_id, exc, delay)
+            QUOTA_WAITS.labels(quota=exc.quota.kind).inc()
+            raise RetryLater(f"run {run_id} waits: {exc}", delay=int(delay * 1000)) from None
+        if claimed is None:
+            log.info("run %s is no longer queued; dropping this delivery", run_id)
+            return
+        self._run_attempt(run, number)
+
+    def _claim(self, run: Run, number: int, now: dt.datetime, quotas) -> str | None:
+        return claim(
+            run.id,
+            quotas,
             expected_attempt=run.attempts,
             attempts=number,
             started_at=run.started_at or now,
@@ -187,9 +229,9 @@ class Executor:
             lease_owner=self.worker_name,
             lease_expires_at=now + dt.timedelta(seconds=self.settings.lease_seconds),
         )
-        if claimed is None:
-            log.info("run %s is no longer queued; dropping this delivery", run_id)
-            return
+
+    def _run_attempt(self, run: Run, number: int) -> None:
+        run_id = run.id
         attempt = run_store.start_attempt(run_id, number, self.worker_name)
         capture = OutputCapture(
             lambda text: run_store.append_log(run_id, number, text),

@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     krotate.add_argument("key_id")
     krotate.add_argument("--quiet", action="store_true", help="print only the new key")
 
-    tenants = sub.add_parser("tenants", help="tenants and their submission rate limits")
+    tenants = sub.add_parser("tenants", help="tenants, their submission rate limits and concurrency quotas")
     tsub = tenants.add_subparsers(dest="action", required=True)
-    tsub.add_parser("list", help="tenants with their rate limit (default: DOCKYARD_RATE_LIMIT_*)")
+    tsub.add_parser(
+        "list", help="tenants with their rate limit (default: DOCKYARD_RATE_LIMIT_*) and quota (default: DOCKYARD_TENANT_MAX_RUNNING)"
+    )
     tlimit = tsub.add_parser(
         "set-limit", help="replace a tenant's submission rate limit (an option left out: the default), shared by every API process"
     )
@@ -53,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     tlimit.add_argument("--rate-per-second", type=float, help="submissions per second it refills at; 0: no limit")
     tlimit.add_argument("--burst", type=int, help="most submissions at once after a quiet spell (the bucket's size)")
     tlimit.add_argument("--default", action="store_true", help="drop the tenant's own limit: back to DOCKYARD_RATE_LIMIT_*")
+    tquota = tsub.add_parser(
+        "set-quota", help="replace how many of a tenant's runs may run at once across all workers; runs beyond it wait queued"
+    )
+    tquota.add_argument("tenant")
+    quota_value = tquota.add_mutually_exclusive_group(required=True)
+    quota_value.add_argument("--max-running", type=int, help="runs running at once; 0: no quota")
+    quota_value.add_argument("--default", action="store_true", help="drop the tenant's own quota: back to DOCKYARD_TENANT_MAX_RUNNING")
 
     runs = sub.add_parser("runs", help="submit, read, cancel and replay runs over the HTTP API")
     runs.add_argument("--api-url", help="API base URL (default: DOCKYARD_API_URL, else http://127.0.0.1:8000)")
@@ -425,6 +434,7 @@ def keys_command(args) -> int:
 
 def tenants_command(args, settings: Settings) -> int:
     from storage.errors import InvalidSpec, NotFound
+    from storage.quotas import TENANT_QUOTA_MAX_AGE_SECONDS, set_tenant_quota
     from storage.rate_limits import list_tenants, set_rate_limit
 
     def limit(t) -> str:
@@ -433,9 +443,21 @@ def tenants_command(args, settings: Settings) -> int:
         own = "" if t.rate_per_second is None and t.rate_burst is None else " (its own)"
         return ("no limit" if rate <= 0 else f"{rate:g}/s, burst {burst}") + own
 
+    def quota(t) -> str:
+        most = t.max_running if t.max_running is not None else settings.tenant_max_running
+        own = "" if t.max_running is None else " (its own)"
+        return ("no quota" if most == 0 else f"at most {most} running") + own
+
     if args.action == "list":
         for tenant in list_tenants():
-            print(f"{tenant.id:24} {limit(tenant)}")
+            print(f"{tenant.id:24} {limit(tenant):32} {quota(tenant)}")
+        return 0
+    if args.action == "set-quota":
+        try:
+            tenant = set_tenant_quota(args.tenant, None if args.default else args.max_running)
+        except (InvalidSpec, NotFound) as exc:
+            return _refused(exc, flags=True, missing=" (a tenant is made by its first key)")
+        print(f"{tenant.id}: {quota(tenant)}; workers apply it within {TENANT_QUOTA_MAX_AGE_SECONDS:g} s")
         return 0
     if args.default == (args.rate_per_second is not None or args.burst is not None):
         print("dockyard: tenants set-limit: give --rate-per-second and/or --burst, or --default", file=sys.stderr)

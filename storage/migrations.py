@@ -208,6 +208,14 @@ CREATE TABLE rate_buckets (
 )
 """
 
+# Concurrency quotas: a tenant's override, and an index that makes counting
+# what is running (per tenant, per processor) cheap at every claim.
+V7_QUOTAS = """
+ALTER TABLE tenants ADD COLUMN max_running INTEGER;
+CREATE INDEX runs_running_tenant ON runs (tenant_id) WHERE state = 'running';
+CREATE INDEX runs_running_processor ON runs (processor) WHERE state = 'running'
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
@@ -216,6 +224,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, "scheduler", V4_SCHEDULER),
     (5, "api_keys", V5_API_KEYS),
     (6, "rate_limits", V6_RATE_LIMITS),
+    (7, "quotas", V7_QUOTAS),
 ]
 
 VERSION_TABLE = """

@@ -156,6 +156,8 @@ class Tenant(BaseModel):
     # Submission rate limit overrides; null: the settings' defaults.
     rate_per_second = peewee.FloatField(null=True)
     rate_burst = peewee.IntegerField(null=True)
+    # Concurrency quota override (runs running at once); null: the settings' default, 0: none.
+    max_running = peewee.IntegerField(null=True)
 
     class Meta:
         table_name = "tenants"

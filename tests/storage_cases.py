@@ -8,8 +8,9 @@ import threading
 from storage import run_states
 from storage import runs as run_store
 from storage.migrations import migrate, pending
-from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, ScheduleEvent, utcnow
+from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, ScheduleEvent, Tenant, utcnow
 from storage.processors import put_processor
+from storage.quotas import PROCESSOR, TENANT, OverQuota, Quota, QuotaBook, claim, set_tenant_quota
 from storage.retention import delete_runs_ended_before
 from storage.schedules import create_schedule
 
@@ -150,7 +151,59 @@ def check_retention_deletes_old_runs_with_all_their_rows(db):
     assert RunLogChunk.select().where(RunLogChunk.run == recent.id).count() == 1
 
 
+def check_quota_admits_no_more_than_its_limit_when_claims_race(db, rounds=4, racers=6):
+    """Racing claims of one tenant's runs (on separate connections) never put more than the quota running."""
+    make_processor()
+    for round_ in range(rounds):
+        quotas = [Quota(TENANT, f"t{round_}", 2), Quota(PROCESSOR, "echo", 3)]
+        runs = [make_run(tenant_id=f"t{round_}") for _ in range(racers)]
+        barrier = threading.Barrier(racers)
+        outcomes = []
+
+        def race(run_id, barrier=barrier, quotas=quotas, outcomes=outcomes):
+            barrier.wait()
+            try:
+                outcomes.append(claim(run_id, quotas, expected_attempt=0, attempts=1))
+            except OverQuota as exc:
+                outcomes.append(exc.quota.kind)
+            finally:
+                db.close()
+
+        threads = [threading.Thread(target=race, args=(r.id,)) for r in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["queued", "queued", "tenant", "tenant", "tenant", "tenant"], outcomes
+        assert Run.select().where((Run.tenant_id == f"t{round_}") & (Run.state == run_states.RUNNING)).count() == 2
+        # the processor's quota (3) fills with the next tenant's runs
+        for r in Run.select().where(Run.state == run_states.RUNNING):
+            run_states.transition(r.id, run_states.SUCCEEDED)
+    other = [make_run(tenant_id="other") for _ in range(4)]
+    processor_only = [Quota(PROCESSOR, "echo", 3)]
+    assert [claim(r.id, processor_only) for r in other[:3]] == ["queued"] * 3
+    try:
+        claim(other[3].id, processor_only)
+        raise AssertionError("a fourth run of a processor with concurrency 3 was claimed")
+    except OverQuota as exc:
+        assert exc.quota.kind == PROCESSOR and exc.running == 3 and "quota is 3" in str(exc)
+
+
+def check_tenant_quota_override_and_default(db):
+    Tenant.create(id="acme")
+    Tenant.create(id="plain")
+    set_tenant_quota("acme", 5)
+    book = QuotaBook(default_tenant_limit=2, max_age_seconds=0)
+    assert book.for_run(Run(tenant_id="acme", processor="echo"), None) == [Quota(TENANT, "acme", 5)]
+    assert book.for_run(Run(tenant_id="plain", processor="echo"), 4) == [Quota(TENANT, "plain", 2), Quota(PROCESSOR, "echo", 4)]
+    set_tenant_quota("acme", 0)  # none for this tenant, whatever the default
+    assert book.for_run(Run(tenant_id="acme", processor="echo"), None) == []
+    assert QuotaBook(default_tenant_limit=0).for_run(Run(tenant_id="plain", processor="echo"), None) == []
+
+
 CASES = [
+    check_quota_admits_no_more_than_its_limit_when_claims_race,
+    check_tenant_quota_override_and_default,
     check_retention_deletes_old_runs_with_all_their_rows,
     check_created_run_reads_back_with_its_event,
     check_migrate_twice_is_a_no_op,

@@ -113,20 +113,22 @@ class Stack:
         return self.docker.containers.list(all=True, sparse=True, filters={"label": f"dockyard.run_id={run_id}"})
 
 
-@pytest.fixture(scope="module")
-def stack(sample_processors, docker_client):
-    """API (TestClient) + a one-thread Dramatiq worker with prefetch 1, on Postgres, RabbitMQ and Docker."""
+@contextlib.contextmanager
+def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetch: int = 1, **settings_changes):
+    """API (TestClient) + a Dramatiq worker of `threads` threads, on a fresh Postgres database, RabbitMQ and Docker."""
     broker_url = required_env("DOCKYARD_BROKER_URL")
     with fresh_postgres_database() as url:
-        settings = Settings(database_url=url, broker_url=broker_url, default_queue=unique("it_runs"), worker_name="it-worker")
-        db = open_database(settings.database_url, pool_size=8)
+        settings = Settings(
+            database_url=url, broker_url=broker_url, default_queue=unique("it_runs"), worker_name="it-worker", **settings_changes
+        )
+        db = open_database(settings.database_url, pool_size=8 + threads)
         migrate(db)
         broker = create_broker(settings)
         executor = Executor(settings=settings, client=docker_client, runner=ContainerRunner(docker_client), worker_name="it-worker")
         declare_run_actor(broker, executor, settings.default_queue)
-        worker = dramatiq.Worker(broker, worker_threads=1)
-        # NOTE: what `dramatiq_queue_prefetch=1` does for the CLI worker.
-        worker.queue_prefetch = 1
+        worker = dramatiq.Worker(broker, worker_threads=threads)
+        # NOTE: what `dramatiq_queue_prefetch` does for the CLI worker.
+        worker.queue_prefetch = prefetch
         worker.start()
         stack = Stack(
             settings,
@@ -144,3 +146,10 @@ def stack(sample_processors, docker_client):
             broker.close()
             delete_queues(broker_url, settings.default_queue)
             db.close_all()
+
+
+@pytest.fixture(scope="module")
+def stack(sample_processors, docker_client):
+    """The API and a one-thread worker with prefetch 1."""
+    with running_stack(sample_processors, docker_client) as stack:
+        yield stack

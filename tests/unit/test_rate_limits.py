@@ -73,10 +73,31 @@ def test_tenants_commands(tmp_path, monkeypatch, capsys):
     assert main(["tenants", "set-limit", "acme", "--rate-per-second", "5", "--burst", "20"]) == 0
     assert capsys.readouterr().out.strip() == "acme: 5/s, burst 20 (its own)"
     assert main(["tenants", "list"]) == 0
-    assert capsys.readouterr().out.split() == ["acme", "5/s,", "burst", "20", "(its", "own)", "default", "50/s,", "burst", "100"]
+    assert [line.split() for line in capsys.readouterr().out.splitlines()] == [
+        ["acme", "5/s,", "burst", "20", "(its", "own)", "no", "quota"],
+        ["default", "50/s,", "burst", "100", "no", "quota"],
+    ]
     assert main(["tenants", "set-limit", "acme", "--default"]) == 0
     assert capsys.readouterr().out.strip() == "acme: 50/s, burst 100"
     assert main(["tenants", "set-limit", "acme"]) == 2
     assert main(["tenants", "set-limit", "acme", "--burst", "0"]) == 2
     assert "--burst: must be 1 or more" in capsys.readouterr().err
     assert main(["tenants", "set-limit", "nobody", "--burst", "5"]) == 1
+    capsys.readouterr()
+
+
+def test_tenants_set_quota(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKYARD_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    monkeypatch.setenv("DOCKYARD_TENANT_MAX_RUNNING", "8")
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["tenants", "set-quota", "default", "--max-running", "2"]) == 0
+    assert capsys.readouterr().out.startswith("default: at most 2 running (its own); workers apply it within 5 s")
+    assert main(["tenants", "list"]) == 0
+    assert capsys.readouterr().out.split()[-6:] == ["at", "most", "2", "running", "(its", "own)"]
+    assert main(["tenants", "set-quota", "default", "--default"]) == 0
+    assert capsys.readouterr().out.startswith("default: at most 8 running;")
+    assert main(["tenants", "set-quota", "default", "--max-running", "-1"]) == 2
+    assert "--max-running: must be 0 (no quota) or more" in capsys.readouterr().err
+    assert main(["tenants", "set-quota", "nobody", "--max-running", "1"]) == 1
+    assert "tenant" in capsys.readouterr().err

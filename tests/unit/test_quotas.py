@@ -1,0 +1,69 @@
+"""A run over a concurrency quota stays queued and its message comes back later (the worker side, no Docker)."""
+
+from __future__ import annotations
+
+import docker.errors
+import pytest
+
+from actors.execution import Executor, RetryLater
+from settings import Settings
+from storage import run_states
+from storage.models import Processor, Run
+from tests.storage_cases import make_processor, make_run
+
+
+class NoContainers:
+    def run(self, *args, **kwargs):
+        raise AssertionError("a run over its quota must not start a container")
+
+
+class NoImages:
+    """A Docker client without the pinned image: a claimed run is refused before any container."""
+
+    class images:
+        @staticmethod
+        def get(name):
+            raise docker.errors.ImageNotFound(name)
+
+        @staticmethod
+        def pull(repo, tag):
+            raise docker.errors.NotFound(f"{repo}@{tag}")
+
+
+@pytest.fixture
+def executor(sqlite_db):
+    make_processor()
+    return Executor(settings=Settings(tenant_max_running=1), client=NoImages(), runner=NoContainers(), worker_name="w1")
+
+
+def test_a_run_over_its_tenant_quota_waits_queued_with_growing_delays(executor):
+    busy = make_run(tenant_id="acme")
+    assert run_states.transition(busy.id, run_states.RUNNING, attempts=1) == "queued"
+    waiting = make_run(tenant_id="acme")
+    options: dict = {}
+    delays = []
+    for _ in range(6):
+        with pytest.raises(RetryLater) as caught:
+            executor.execute(waiting.id, options)
+        delays.append(caught.value.delay)
+        assert "tenant 'acme' has 1 run(s) running, its quota is 1" in str(caught.value)
+    assert options["quota_waits"] == 6
+    assert 750 <= delays[0] <= 1000 and 1500 <= delays[1] <= 2000 and 3000 <= delays[2] <= 4000
+    assert all(7500 <= d <= 10_000 for d in delays[4:])  # capped
+    stored = Run.get_by_id(waiting.id)
+    assert (stored.state, stored.attempts) == ("queued", 0)
+    # another tenant is not held back by acme's quota: claimed (then refused for want of the image)
+    other = make_run(tenant_id="other")
+    executor.execute(other.id, {})
+    stored = Run.get_by_id(other.id)
+    assert (stored.state, stored.attempts, stored.error_reason) == ("failed", 1, "image_refused")
+
+
+def test_a_processor_at_its_concurrency_holds_back_every_tenant(executor):
+    executor.quotas.default_tenant_limit = 0
+    Processor.update(concurrency=1).where(Processor.name == "echo").execute()
+    first = make_run(tenant_id="a")
+    assert run_states.transition(first.id, run_states.RUNNING, attempts=1) == "queued"
+    second = make_run(tenant_id="b")
+    with pytest.raises(RetryLater, match="processor 'echo' has 1 run"):
+        executor.execute(second.id, {})
