@@ -324,6 +324,12 @@ class Executor:
         except NotFound as exc:
             capture.note(f"refused: {exc}")
             return Verdict("failed", run_states.FAILED, "processor_missing", str(exc)), None, None, None
+        if not processor.enabled:
+            # Off the allowlist since the run was accepted (a manifest no longer lists it).
+            message = f"processor {processor.name!r} is disabled; its queued runs are refused"
+            capture.note(f"refused: {message}")
+            log.error("run %s refused: %s", run.id, message)
+            return Verdict("failed", run_states.FAILED, "processor_disabled", message), None, None, None
         try:
             image = resolve_pinned_image(self.client, processor.image)
         except ImageRefused as exc:

@@ -9,7 +9,6 @@ import sys
 import time
 
 import requests
-import yaml
 
 from settings import Settings, SettingsError
 from storage.api_keys import SCOPES as KEY_SCOPES
@@ -23,9 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     processors = sub.add_parser("processors", help="register and list processors")
     psub = processors.add_subparsers(dest="action", required=True)
-    apply = psub.add_parser("apply", help="create or replace the processors listed in a YAML or JSON manifest")
+    apply = psub.add_parser(
+        "apply",
+        help="make the registered processors those of a YAML or JSON manifest: add, change, and disable the ones it no longer lists",
+    )
     apply.add_argument("manifest", help="file with a top-level 'processors' list (name, image pinned by digest, ...)")
-    apply.add_argument("--dry-run", action="store_true", help="validate and show what would change, write nothing")
+    apply.add_argument("--dry-run", action="store_true", help="validate and show the diff, write nothing")
     psub.add_parser("list", help="list registered processors")
 
     keys = sub.add_parser("keys", help="API keys of tenants: shown once when made, stored only hashed")
@@ -62,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     quota_value = tquota.add_mutually_exclusive_group(required=True)
     quota_value.add_argument("--max-running", type=int, help="runs running at once; 0: no quota")
     quota_value.add_argument("--default", action="store_true", help="drop the tenant's own quota: back to DOCKYARD_TENANT_MAX_RUNNING")
+
+    audit = sub.add_parser("audit", help="the audit log of key, processor, schedule and tenant changes")
+    asub = audit.add_subparsers(dest="action", required=True)
+    alist = asub.add_parser("list", help="records, newest first (from the database)")
+    alist.add_argument("--tenant", help="only this tenant's records and the global ones (processors)")
+    alist.add_argument("--action", dest="what", help="an action (processor.change) or a family (processor)")
+    alist.add_argument("--target", help="only records of this key id, processor name, schedule id or tenant")
+    alist.add_argument("--limit", type=int, default=50, help="most records to show (1-500, default 50)")
 
     runs = sub.add_parser("runs", help="submit, read, cancel and replay runs over the HTTP API")
     runs.add_argument("--api-url", help="API base URL (default: DOCKYARD_API_URL, else http://127.0.0.1:8000)")
@@ -184,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         return keys_command(args)
     if args.command == "tenants":
         return tenants_command(args, settings)
+    if args.command == "audit":
+        return audit_command(args)
     return processors_command(args, settings)
 
 
@@ -196,8 +208,8 @@ def migrate_command(db) -> int:
 
 
 def processors_command(args, settings: Settings) -> int:
-    from storage.errors import InvalidSpec
-    from storage.processors import list_processors, parse_processor_spec, processor_as_dict, put_processor
+    from storage import audit, manifests
+    from storage.processors import list_processors
 
     if args.action == "list":
         for p in list_processors():
@@ -206,32 +218,28 @@ def processors_command(args, settings: Settings) -> int:
         return 0
     try:
         with open(args.manifest) as fh:
-            manifest = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
+            text = fh.read()
+    except OSError as exc:
         print(f"dockyard: cannot read {args.manifest}: {exc}", file=sys.stderr)
         return 2
-    entries = manifest.get("processors") if isinstance(manifest, dict) else None
-    if not isinstance(entries, list):
-        print(f"dockyard: {args.manifest}: expected a top-level 'processors' list", file=sys.stderr)
+    try:
+        changes = manifests.plan(manifests.read_manifest(text, settings))
+    except manifests.ManifestError as exc:
+        for line, message in exc.problems:
+            print(f"dockyard: {args.manifest}{f':{line}' if line else ''}: {message}", file=sys.stderr)
         return 2
-    specs, failed = [], False
-    for index, entry in enumerate(entries):
-        name = entry.get("name") if isinstance(entry, dict) else None
-        try:
-            specs.append(parse_processor_spec(name or "", entry, settings))
-        except InvalidSpec as exc:
-            failed = True
-            for field, message in exc.errors:
-                print(f"dockyard: {args.manifest}: processors[{index}] ({name}): {field}: {message}", file=sys.stderr)
-    if failed:
-        return 2
-    known = {p.name: processor_as_dict(p) for p in list_processors()}
-    for spec in specs:
-        before = known.get(spec["name"])
-        verb = "add" if before is None else "change" if _differs(before, spec) else "keep"
-        print(f"{verb:7} {spec['name']} {spec['image']}")
-        if not args.dry_run and verb != "keep":
-            put_processor(spec)
+    for change in changes:
+        print(f"{change.verb:8} {change.name:20} {change.image if change.verb != manifests.KEEP else ''}".rstrip())
+        if change.verb == manifests.CHANGE:
+            for name, (before, after) in change.differences.items():
+                print(f"           {name}: {json.dumps(before)} -> {json.dumps(after)}")
+    counts = {verb: sum(c.verb == verb for c in changes) for verb in (manifests.ADD, manifests.CHANGE, manifests.DISABLE, manifests.KEEP)}
+    summary = f"{counts['add']} added, {counts['change']} changed, {counts['disable']} disabled, {counts['keep']} unchanged"
+    if args.dry_run:
+        print(f"{summary} (dry run: nothing written)")
+        return 0
+    manifests.apply(changes, audit.cli_actor())
+    print(summary)
     return 0
 
 
@@ -304,11 +312,6 @@ def dlq_command(args, settings: Settings) -> int:
     removed = dlq.remove({r.id for r in originals})
     print(f"replayed {len(originals)} run(s); removed {removed} dead letter(s) from {dlq.name}")
     return 0
-
-
-def _differs(stored: dict, spec: dict) -> bool:
-    flat = {**stored, **stored["resources"]}
-    return any(flat.get(key) != value for key, value in spec.items())
 
 
 def run_command(args, http: requests.Session, api_url: str) -> int:
@@ -392,8 +395,12 @@ def _short(timestamp: str | None) -> str:
     return "-" if timestamp is None else timestamp[:19].replace("T", " ") + "Z"
 
 
+def _iso(when: dt.datetime | None) -> str | None:
+    return f"{when:%Y-%m-%dT%H:%M:%SZ}" if when else None
+
+
 def keys_command(args) -> int:
-    from storage import api_keys
+    from storage import api_keys, audit
     from storage.errors import InvalidSpec, NotFound
     from storage.models import utcnow
 
@@ -408,11 +415,17 @@ def keys_command(args) -> int:
                 print(f"{key.id:13} {key.tenant_id:16} {state:8} {expires:20} {','.join(key.scopes):40} {key.name or ''}")
             return 0
         if args.action == "revoke":
-            key = api_keys.revoke_key(args.key_id)
+            tenant = api_keys.get_key(args.key_id).tenant_id
+            with audit.change(audit.cli_actor(), "key.revoke", args.key_id, tenant_id=tenant) as entry:
+                entry.skip = api_keys.get_key(args.key_id).revoked_at is not None  # revoked already
+                key = api_keys.revoke_key(args.key_id)
             print(f"revoked {key.id} (tenant {key.tenant_id}); API processes refuse it within 5 s")
             return 0
         if args.action == "rotate":
-            key, secret = api_keys.rotate_key(args.key_id)
+            tenant = api_keys.get_key(args.key_id).tenant_id
+            with audit.change(audit.cli_actor(), "key.rotate", args.key_id, tenant_id=tenant) as entry:
+                key, secret = api_keys.rotate_key(args.key_id)
+                entry.detail = {"replaced_by": key.id}
             if not args.quiet:
                 print(f"revoked {args.key_id}; its replacement:")
         else:
@@ -420,7 +433,10 @@ def keys_command(args) -> int:
                 print("dockyard: --expires-in-days: must be 1 or more", file=sys.stderr)
                 return 2
             expires = utcnow() + dt.timedelta(days=args.expires_in_days) if args.expires_in_days else None
-            key, secret = api_keys.create_key(args.tenant, args.scopes, name=args.name, expires_at=expires)
+            with audit.change(audit.cli_actor(), "key.create", "", tenant_id=args.tenant) as entry:
+                key, secret = api_keys.create_key(args.tenant, args.scopes, name=args.name, expires_at=expires)
+                entry.target = key.id
+                entry.detail = {"scopes": key.scopes, "name": key.name, "expires_at": _iso(key.expires_at)}
     except (InvalidSpec, NotFound) as exc:
         return _refused(exc)
     if args.quiet:
@@ -432,7 +448,21 @@ def keys_command(args) -> int:
     return 0
 
 
+def audit_command(args) -> int:
+    from storage import audit
+
+    if not 1 <= args.limit <= audit.MAX_PAGE:
+        print(f"dockyard: --limit: must be from 1 to {audit.MAX_PAGE}", file=sys.stderr)
+        return 2
+    records, _ = audit.list_events(args.tenant, action=args.what, target=args.target, limit=args.limit)
+    for r in records:
+        detail = json.dumps(r.detail, separators=(",", ":"), default=str)
+        print(f"{r.at:%Y-%m-%dT%H:%M:%SZ}  {r.actor:28} {r.tenant_id or '-':16} {r.action:18} {r.target:32} {detail}")
+    return 0
+
+
 def tenants_command(args, settings: Settings) -> int:
+    from storage import audit
     from storage.errors import InvalidSpec, NotFound
     from storage.quotas import TENANT_QUOTA_MAX_AGE_SECONDS, set_tenant_quota
     from storage.rate_limits import list_tenants, set_rate_limit
@@ -454,7 +484,9 @@ def tenants_command(args, settings: Settings) -> int:
         return 0
     if args.action == "set-quota":
         try:
-            tenant = set_tenant_quota(args.tenant, None if args.default else args.max_running)
+            with audit.change(audit.cli_actor(), "tenant.set_quota", args.tenant, tenant_id=args.tenant) as entry:
+                tenant = set_tenant_quota(args.tenant, None if args.default else args.max_running)
+                entry.detail = {"max_running": tenant.max_running}
         except (InvalidSpec, NotFound) as exc:
             return _refused(exc, flags=True, missing=" (a tenant is made by its first key)")
         print(f"{tenant.id}: {quota(tenant)}; workers apply it within {TENANT_QUOTA_MAX_AGE_SECONDS:g} s")
@@ -463,7 +495,9 @@ def tenants_command(args, settings: Settings) -> int:
         print("dockyard: tenants set-limit: give --rate-per-second and/or --burst, or --default", file=sys.stderr)
         return 2
     try:
-        tenant = set_rate_limit(args.tenant, args.rate_per_second, args.burst)
+        with audit.change(audit.cli_actor(), "tenant.set_limit", args.tenant, tenant_id=args.tenant) as entry:
+            tenant = set_rate_limit(args.tenant, args.rate_per_second, args.burst)
+            entry.detail = {"rate_per_second": tenant.rate_per_second, "burst": tenant.rate_burst}
     except (InvalidSpec, NotFound) as exc:
         return _refused(exc, flags=True, missing=" (a tenant is made by its first key)")
     print(f"{tenant.id}: {limit(tenant)}")

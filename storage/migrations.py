@@ -216,6 +216,20 @@ CREATE INDEX runs_running_tenant ON runs (tenant_id) WHERE state = 'running';
 CREATE INDEX runs_running_processor ON runs (processor) WHERE state = 'running'
 """
 
+# The audit log of key, processor, schedule and tenant changes.
+V8_AUDIT = """
+CREATE TABLE audit_events (
+    id {serial},
+    at {ts} NOT NULL,
+    actor VARCHAR(128) NOT NULL,
+    tenant_id VARCHAR(64),
+    action VARCHAR(64) NOT NULL,
+    target VARCHAR(128) NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_events_tenant ON audit_events (tenant_id, id)
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
@@ -225,6 +239,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (5, "api_keys", V5_API_KEYS),
     (6, "rate_limits", V6_RATE_LIMITS),
     (7, "quotas", V7_QUOTAS),
+    (8, "audit", V8_AUDIT),
 ]
 
 VERSION_TABLE = """

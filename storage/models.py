@@ -184,3 +184,16 @@ class RateBucket(BaseModel):
 
     class Meta:
         table_name = "rate_buckets"
+
+
+class AuditEvent(BaseModel):
+    id = peewee.AutoField()
+    at = peewee.DateTimeField(default=utcnow)
+    actor = peewee.CharField(max_length=128)  # key:<key id> or cli:<user>@<host>
+    tenant_id = peewee.CharField(max_length=64, null=True)  # null: a global change (processors)
+    action = peewee.CharField(max_length=64)
+    target = peewee.CharField(max_length=128)
+    detail = JSONField(default=dict)
+
+    class Meta:
+        table_name = "audit_events"

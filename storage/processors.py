@@ -209,6 +209,18 @@ def put_processor(fields: dict) -> tuple[Processor, bool]:
     return Processor.get_by_id(fields["name"]), False
 
 
+def spec_differences(current: Processor, spec: dict) -> dict[str, tuple]:
+    """{field: (stored, new)} where a spec from parse_processor_spec differs from what is stored,
+    fields named as a spec spells them (`resources.memory_mb`)."""
+    differences = {}
+    for column, value in spec.items():
+        stored = getattr(current, column)
+        if stored != value:
+            label = f"resources.{column}" if column in ("cpus", "memory_mb", "pids") else column
+            differences[label] = (stored, value)
+    return differences
+
+
 def get_processor(name: str) -> Processor:
     processor = Processor.get_or_none(Processor.name == name)
     if processor is None:

@@ -8,6 +8,7 @@ import peewee
 from actors.dispatch import Dispatcher
 from settings import Settings
 from storage.processors import ProcessorCache
+from web.audit import AuditResource
 from web.auth import Authentication, KeyCache
 from web.connections import DatabaseConnection
 from web.errors import install_error_handlers
@@ -56,4 +57,5 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     app.add_route("/v1/schedules/{schedule_id}/trigger", ScheduleTriggerResource(dispatcher))
     app.add_route("/v1/processors", ProcessorsResource())
     app.add_route("/v1/processors/{name}", ProcessorResource(settings, processors))
+    app.add_route("/v1/audit", AuditResource())
     return app

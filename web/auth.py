@@ -14,6 +14,7 @@ import time
 
 import falcon
 
+from storage import audit
 from storage.api_keys import Caller, KeyRefused, authenticate
 from storage.caching import AgeCache
 from storage.models import utcnow
@@ -42,6 +43,11 @@ class KeyCache:
             lambda: authenticate(token),
             still_good=lambda caller: caller.expires_at is None or caller.expires_at > utcnow(),
         )
+
+
+def actor_of(req: falcon.Request) -> str:
+    """Who made a change, for the audit log: the key the request came with."""
+    return audit.key_actor(req.context.caller.key_id)
 
 
 def _bearer(req: falcon.Request) -> str | None:

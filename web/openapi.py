@@ -199,6 +199,19 @@ def build_document() -> dict:
         },
     }
     schedule_id = {"name": "schedule_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    audit_event = {
+        "type": "object",
+        "required": ["id", "at", "actor", "tenant_id", "action", "target", "detail"],
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "string", "description": "key:<key id>, or cli:<user>@<host> for admin commands"},
+            "tenant_id": {"type": ["string", "null"], "description": "null for a global change (processors)"},
+            "action": {"type": "string"},
+            "target": {"type": "string"},
+            "detail": {"type": "object"},
+        },
+    }
     items = lambda schema: {
         "type": "object",
         "required": ["items"],
@@ -218,6 +231,7 @@ def build_document() -> dict:
                 "ScheduleRequest": {**schedule_spec, "required": ["name", "cron", "processor"]},
                 "ScheduleChange": schedule_spec,
                 "Problem": problem,
+                "AuditEvent": audit_event,
             },
         },
         "paths": {
@@ -470,6 +484,33 @@ def build_document() -> dict:
                         **_errors(400, 413, 415, 422),
                     },
                 },
+            },
+            "/v1/audit": {
+                "get": {
+                    "summary": "The audit log (admin scope): the tenant's changes and global ones, newest first",
+                    "parameters": [
+                        {"name": "action", "in": "query", "schema": {"type": "string"}, "description": "an action or its family"},
+                        {"name": "target", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of records",
+                            **_json(
+                                {
+                                    "type": "object",
+                                    "required": ["items", "next_cursor"],
+                                    "properties": {
+                                        "items": {"type": "array", "items": _ref("AuditEvent")},
+                                        "next_cursor": {"type": ["string", "null"]},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 422),
+                    },
+                }
             },
             "/healthz": {
                 "get": {

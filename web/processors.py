@@ -5,13 +5,17 @@ from __future__ import annotations
 import falcon
 
 from settings import Settings
+from storage import audit
+from storage.models import Processor
 from storage.processors import (
     ProcessorCache,
     get_processor,
     list_processors,
     parse_processor_spec,
     put_processor,
+    spec_differences,
 )
+from web.auth import actor_of
 from web.representations import processor_json
 from web.requests import read_json_body
 
@@ -37,7 +41,14 @@ class ProcessorResource:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         fields = parse_processor_spec(name, read_json_body(req, MAX_SPEC_BYTES), self.settings)
-        processor, created = put_processor(fields)
+        with audit.change(actor_of(req), "processor.change", name) as entry:
+            current = Processor.get_or_none(Processor.name == name)
+            processor, created = put_processor(fields)
+            if created:
+                entry.action, entry.detail = "processor.add", {"image": processor.image}
+            else:
+                entry.detail = {k: list(v) for k, v in spec_differences(current, fields).items()}
+                entry.skip = not entry.detail
         self.cache.forget(name)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.media = processor_json(processor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from storage.models import Run, RunAttempt, RunEvent, Schedule, ScheduleEvent
+from storage.models import AuditEvent, Run, RunAttempt, RunEvent, Schedule, ScheduleEvent
 from storage.processors import processor_as_dict
 
 
@@ -93,3 +93,15 @@ def schedule_json(s: Schedule, events: list[ScheduleEvent] | None = None) -> dic
             for e in events
         ]
     return data
+
+
+def audit_json(e: AuditEvent) -> dict:
+    return {
+        "id": e.id,
+        "at": timestamp(e.at),
+        "actor": e.actor,
+        "tenant_id": e.tenant_id,
+        "action": e.action,
+        "target": e.target,
+        "detail": e.detail,
+    }

@@ -7,15 +7,26 @@ import peewee
 
 from actors.dispatch import Dispatcher
 from settings import Settings
+from storage import audit
 from storage import schedules as schedule_store
 from storage.errors import InvalidSpec
 from storage.models import utcnow
 from storage.processors import get_processor
+from web.auth import actor_of
 from web.errors import Problem
 from web.representations import run_json, schedule_json
 from web.requests import read_json_body
 
 MAX_SPEC_BYTES = 2_162_688  # a payload of DOCKYARD_MAX_PAYLOAD_BYTES and the rest
+
+
+def _audited(fields: dict) -> dict:
+    """A schedule spec as the audit log keeps it: the payload may hold secrets, so only whether it is set."""
+    return {k: v for k, v in fields.items() if k != "payload"} | {"payload": "(set)" if fields.get("payload") is not None else None}
+
+
+def _audit(req: falcon.Request, action: str, schedule_id: str, detail: dict):
+    return audit.change(actor_of(req), action, schedule_id, tenant_id=req.context.tenant_id, detail=detail)
 
 
 def name_taken(name: str) -> Problem:
@@ -31,7 +42,9 @@ class SchedulesResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         fields = schedule_store.parse_schedule_spec(read_json_body(req, MAX_SPEC_BYTES), self.settings)
         try:
-            schedule = schedule_store.create_schedule(fields, req.context.tenant_id)
+            with _audit(req, "schedule.create", "", _audited(fields)) as entry:
+                schedule = schedule_store.create_schedule(fields, req.context.tenant_id)
+                entry.target = schedule.id
         except peewee.IntegrityError:
             raise name_taken(fields["name"]) from None
         resp.status = falcon.HTTP_201
@@ -55,14 +68,21 @@ class ScheduleResource:
     def on_patch(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
         body = read_json_body(req, MAX_SPEC_BYTES)
-        fields = schedule_store.parse_schedule_spec(body, self.settings, current=schedule_store.spec_of(schedule))
+        before = schedule_store.spec_of(schedule)
+        fields = schedule_store.parse_schedule_spec(body, self.settings, current=before)
         try:
-            resp.media = schedule_json(schedule_store.update_schedule(schedule, fields))
+            with _audit(req, "schedule.change", schedule.id, audit.differences(_audited(before), _audited(fields))) as entry:
+                entry.skip = not entry.detail
+                if before.get("payload") != fields.get("payload"):
+                    entry.detail["payload"], entry.skip = "(changed)", False
+                resp.media = schedule_json(schedule_store.update_schedule(schedule, fields))
         except peewee.IntegrityError:
             raise name_taken(fields["name"]) from None
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
-        schedule_store.delete_schedule(schedule_store.get_schedule(schedule_id, req.context.tenant_id))
+        schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
+        with _audit(req, "schedule.delete", schedule.id, {"name": schedule.name}):
+            schedule_store.delete_schedule(schedule)
         resp.status = falcon.HTTP_204
 
 
@@ -77,7 +97,9 @@ class SchedulePauseResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
         fields = {**schedule_store.spec_of(schedule), "paused": self.paused}
-        resp.media = schedule_json(schedule_store.update_schedule(schedule, fields))
+        with _audit(req, "schedule.pause" if self.paused else "schedule.resume", schedule.id, {"name": schedule.name}) as entry:
+            entry.skip = schedule.paused == self.paused  # already so: nothing changed
+            resp.media = schedule_json(schedule_store.update_schedule(schedule, fields))
 
 
 class ScheduleTriggerResource:

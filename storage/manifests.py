@@ -1,0 +1,136 @@
+"""Processor manifests: the allowlist `dockyard processors apply` reads, checked line by line and
+compared with what is registered.
+
+The manifest lists every processor that may run. Applying it adds the new
+ones, changes the ones that differ, and disables registered processors it
+no longer lists (their runs and history stay; a disabled processor takes no
+new runs and a worker refuses its queued ones). All of it in one
+transaction, each change with its audit record, or nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from settings import Settings
+from storage import audit
+from storage.database import database
+from storage.errors import InvalidSpec
+from storage.models import Processor, utcnow
+from storage.processors import list_processors, parse_processor_spec, put_processor, spec_differences
+
+ADD, CHANGE, DISABLE, KEEP = "add", "change", "disable", "keep"
+
+
+class ManifestError(Exception):
+    """The manifest cannot be applied; `problems` are (line or None, message), in file order."""
+
+    def __init__(self, problems: list[tuple[int | None, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"line {line}: {msg}" if line else msg for line, msg in problems))
+
+
+@dataclass
+class Change:
+    verb: str  # ADD, CHANGE, DISABLE or KEEP
+    name: str
+    image: str
+    # field -> (stored, manifest), for CHANGE
+    differences: dict[str, tuple] = field(default_factory=dict)
+    spec: dict | None = None  # the fields to store, for ADD and CHANGE
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _field(mapping: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The (key, value) nodes of `key` in a mapping node."""
+    if isinstance(mapping, yaml.MappingNode):
+        for k, v in mapping.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return k, v
+    return None
+
+
+def _line_of(entry: yaml.Node, path: str) -> int:
+    """The line of a field such as `resources.cpus` in a manifest entry (as deep as it is written)."""
+    node, line = entry, _line(entry)
+    for part in path.split("."):
+        found = _field(node, part)
+        if found is None:
+            break
+        line, node = _line(found[0]), found[1]
+    return line
+
+
+def read_manifest(text: str, settings: Settings) -> list[dict]:
+    """The processor specs of a manifest (YAML or JSON), each checked; ManifestError names every problem's line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ManifestError([(mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    entries = _field(root, "processors") if root is not None else None
+    if not isinstance(data, dict) or not isinstance(data.get("processors"), list) or not isinstance(entries, tuple):
+        raise ManifestError([(None, "expected a top-level 'processors:' list")])
+    entries_node = entries[1]
+    problems: list[tuple[int | None, str]] = [
+        (_line_of(root, k), f"{k}: unknown top-level field") for k in sorted(set(data) - {"processors"})
+    ]
+    specs, seen = [], {}
+    for index, (entry, node) in enumerate(zip(data["processors"], entries_node.value, strict=True)):
+        where = f"processors[{index}]"
+        if not isinstance(entry, dict):
+            problems.append((_line(node), f"{where}: must be a mapping with a name and an image"))
+            continue
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            problems.append((_line(node), f"{where}: name: required"))
+            continue
+        where = f"{where} ({name})"
+        if name in seen:
+            problems.append((_line(node), f"{where}: name: listed twice (first on line {seen[name]})"))
+            continue
+        seen[name] = _line(node)
+        try:
+            specs.append(parse_processor_spec(name, entry, settings))
+        except InvalidSpec as exc:
+            problems.extend((_line_of(node, path), f"{where}: {path}: {message}") for path, message in exc.errors)
+    if problems:
+        raise ManifestError(sorted(problems, key=lambda p: p[0] or 0))
+    return specs
+
+
+def plan(specs: list[dict]) -> list[Change]:
+    """What applying these specs would do to the registered processors, in manifest order, then the disabled."""
+    stored = {p.name: p for p in list_processors()}
+    changes = []
+    for spec in specs:
+        current = stored.pop(spec["name"], None)
+        if current is None:
+            changes.append(Change(ADD, spec["name"], spec["image"], spec=spec))
+            continue
+        differences = spec_differences(current, spec)
+        verb = CHANGE if differences else KEEP
+        changes.append(Change(verb, spec["name"], spec["image"], differences, spec if differences else None))
+    changes.extend(Change(DISABLE, p.name, p.image, {"enabled": (True, False)}) for p in stored.values() if p.enabled)
+    return changes
+
+
+def apply(changes: list[Change], actor: str) -> None:
+    """Write a plan in one transaction, with an audit record of each add, change and disable."""
+    now = utcnow()
+    with database.atomic():
+        for change in changes:
+            if change.verb == KEEP:
+                continue
+            detail = {k: list(v) for k, v in change.differences.items()} if change.verb != ADD else {"image": change.image}
+            with audit.change(actor, f"processor.{change.verb}", change.name, detail=detail):
+                if change.verb == DISABLE:
+                    Processor.update(enabled=False, updated_at=now).where(Processor.name == change.name).execute()
+                else:
+                    put_processor(change.spec)
