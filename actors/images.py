@@ -11,8 +11,21 @@ class ImageRefused(Exception):
     """The pinned image cannot be had, or what is local does not match the pin."""
 
 
+def split_pin(pin: str) -> tuple[str, str]:
+    """`repo[:tag]@sha256:...` -> (repo, digest). A tag beside a digest only informs: the digest decides."""
+    name, digest = pin.split("@", 1)
+    head, _, last = name.rpartition("/")
+    if ":" in last:  # a tag (a registry's port is before the last '/')
+        last = last.split(":", 1)[0]
+    return (f"{head}/{last}" if head else last), digest
+
+
 def resolve_pinned_image(client: docker.DockerClient, pin: str) -> Image:
-    """Return the local image matching `pin` (pulling it by digest if absent), or raise ImageRefused."""
+    """Return the local image matching `pin` (pulling it by digest if absent), or raise ImageRefused.
+
+    Nothing is ever looked up by name or tag: a tag moved to another image
+    (locally or in the registry) cannot change what runs.
+    """
     if "@" not in pin:
         # A local image id: content-addressed, so the id itself is the check.
         try:
@@ -22,14 +35,15 @@ def resolve_pinned_image(client: docker.DockerClient, pin: str) -> Image:
         if image.id != pin:
             raise ImageRefused(f"local image {image.id} does not match the pinned id {pin}")
         return image
+    repo, digest = split_pin(pin)
+    reference = f"{repo}@{digest}"
     try:
-        image = client.images.get(pin)
+        image = client.images.get(reference)
     except docker.errors.ImageNotFound:
-        repo, digest = pin.split("@", 1)
         try:
             image = client.images.pull(repo, tag=digest)
         except docker.errors.NotFound:
-            raise ImageRefused(f"the registry has no image {pin} (digest not found in {repo})") from None
-    if pin not in (image.attrs.get("RepoDigests") or []):
+            raise ImageRefused(f"the registry has no image {reference} (digest not found in {repo})") from None
+    if reference not in (image.attrs.get("RepoDigests") or []):
         raise ImageRefused(f"local image {image.id} for {pin} carries digests {image.attrs.get('RepoDigests')}, not the pin")
     return image

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from tests.conftest import wait_until
+from tests.conftest import unique, wait_until
 
 
 def parse_ts(value: str) -> dt.datetime:
@@ -71,6 +71,55 @@ def test_image_not_matching_its_pin_is_refused_and_never_started(stack, sample_p
         [attempt] = stack.client.simulate_get(f"/v1/runs/{run['id']}/attempts").json["items"]
         assert attempt["container_id"] is None
         assert stack.containers_of(run["id"]) == []
+
+
+def _marked_image(stack, base: str, mark: str, repository: str, tag: str):
+    """An image made from `base` that differs only by MARK=`mark`, tagged `repository:tag` (same name, new digest)."""
+    container = stack.docker.containers.create(base, command=["true"])
+    try:
+        return container.commit(repository=repository, tag=tag, changes=[f"ENV MARK={mark}"])
+    finally:
+        container.remove(force=True)
+
+
+def _pushed_digest(stack, repository: str, tag: str) -> str:
+    for line in stack.docker.images.push(repository, tag=tag, stream=True, decode=True):
+        assert "error" not in line, line
+    return stack.docker.images.get(f"{repository}:{tag}").attrs["RepoDigests"][0].split("@")[1]
+
+
+def test_a_retagged_image_with_the_same_name_but_another_digest_never_runs(stack, sample_processors):
+    """The pin decides, never the name: a moved tag runs the pinned image, and a local pin whose image
+    was swapped for another one under the same name is refused with an explicit error."""
+    base = sample_processors["echo"]["image"]
+    repository = f"{base.split('/')[0]}/dockyard/{unique('retag')}"
+    show_mark = {"command": ["sh", "-c", "echo mark=$MARK"], "timeout_seconds": 30}
+
+    # A registry pin: v1 is pushed, pinned, then moved to another image (in the registry and locally).
+    approved = _marked_image(stack, base, "approved", repository, "v1")
+    digest = _pushed_digest(stack, repository, "v1")
+    impostor = _marked_image(stack, base, "impostor", repository, "v1")
+    assert _pushed_digest(stack, repository, "v1") != digest
+    stack.docker.images.remove(approved.id, force=True)  # only the impostor is left on the engine under that name
+    stack.register("retagged", {"image": f"{repository}:v1@{digest}", **show_mark})
+    run = stack.wait_state(stack.submit("retagged")["id"])
+    assert run["state"] == "succeeded", run
+    logs = stack.client.simulate_get(f"/v1/runs/{run['id']}/logs").text
+    assert "mark=approved" in logs and "impostor" not in logs  # pulled by digest, whatever v1 now names
+
+    # A local image id pin: the approved image is gone, the same name now names the impostor.
+    local = _marked_image(stack, base, "local-approved", repository, "local")
+    stack.register("swapped", {"image": local.id, **show_mark})
+    assert stack.wait_state(stack.submit("swapped")["id"])["state"] == "succeeded"
+    local_impostor = _marked_image(stack, base, "impostor", repository, "local")  # the tag moves to the impostor
+    stack.docker.images.remove(local.id, force=True)
+    run = stack.wait_state(stack.submit("swapped")["id"])
+    assert (run["state"], run["error"]["reason"]) == ("failed", "image_refused"), run
+    assert run["error"]["message"] == f"image {local.id} is not present on this worker"
+    assert f"refused: image {local.id} is not present" in stack.client.simulate_get(f"/v1/runs/{run['id']}/logs").text
+    assert stack.containers_of(run["id"]) == []  # nothing started
+    for image in (impostor, local_impostor):
+        stack.docker.images.remove(image.id, force=True)
 
 
 def test_container_gets_the_contract_hardening_and_env(stack, sample_processors):
