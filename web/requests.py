@@ -9,6 +9,14 @@ import falcon
 from web.errors import Problem
 
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
+# Room in a body for everything besides a payload of the largest size.
+BODY_SLACK_BYTES = 65_536
+
+
+def payload_body_limit(max_payload_bytes: int) -> int:
+    """The largest body that carries a payload (a run, a schedule): twice the payload limit
+    (JSON escaping may double it) and room for the other fields."""
+    return max_payload_bytes * 2 + BODY_SLACK_BYTES
 
 
 def read_json_body(req: falcon.Request, max_bytes: int):

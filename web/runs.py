@@ -16,7 +16,7 @@ from storage import runs as run_store
 from storage.processors import ProcessorCache, run_fields
 from web.errors import Problem, invalid
 from web.representations import attempt_json, event_json, run_json
-from web.requests import read_json_body
+from web.requests import payload_body_limit, read_json_body
 
 SUBMIT_FIELDS = {"processor", "payload", "priority", "timeout_seconds", "labels"}
 MAX_LABELS = 32
@@ -88,7 +88,7 @@ class RunsResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         key = idempotency_key(req)
-        body = read_json_body(req, self.settings.max_payload_bytes * 2 + 65_536)
+        body = read_json_body(req, payload_body_limit(self.settings.max_payload_bytes))
         fields = parse_submission(body, self.settings)
         request_hash = None
         if key is not None:

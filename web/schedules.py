@@ -15,9 +15,7 @@ from storage.processors import get_processor
 from web.auth import actor_of
 from web.errors import Problem
 from web.representations import run_json, schedule_json
-from web.requests import read_json_body
-
-MAX_SPEC_BYTES = 2_162_688  # a payload of DOCKYARD_MAX_PAYLOAD_BYTES and the rest
+from web.requests import payload_body_limit, read_json_body
 
 
 def _audited(fields: dict) -> dict:
@@ -40,7 +38,7 @@ class SchedulesResource:
         self.settings = settings
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        fields = schedule_store.parse_schedule_spec(read_json_body(req, MAX_SPEC_BYTES), self.settings)
+        fields = schedule_store.parse_schedule_spec(read_json_body(req, payload_body_limit(self.settings.max_payload_bytes)), self.settings)
         try:
             with _audit(req, "schedule.create", "", _audited(fields)) as entry:
                 schedule = schedule_store.create_schedule(fields, req.context.tenant_id)
@@ -67,7 +65,7 @@ class ScheduleResource:
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
-        body = read_json_body(req, MAX_SPEC_BYTES)
+        body = read_json_body(req, payload_body_limit(self.settings.max_payload_bytes))
         before = schedule_store.spec_of(schedule)
         fields = schedule_store.parse_schedule_spec(body, self.settings, current=before)
         try:

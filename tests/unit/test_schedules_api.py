@@ -125,3 +125,15 @@ def test_trigger_starts_a_run_now(client, broker):
     assert [(e["kind"], e["run_id"]) for e in after["recent"]] == [("triggered", run["id"])]
     listed = client.simulate_get("/v1/runs", params={"schedule_id": schedule["id"]}).json["items"]
     assert [r["id"] for r in listed] == [run["id"]]
+
+
+def test_payload_and_body_limits_follow_the_setting(settings, sqlite_db, broker):
+    make_processor("echo")
+    small = settings.replace(max_payload_bytes=1000)
+    client = falcon.testing.TestClient(create_app(small, db=sqlite_db, dispatcher=Dispatcher(broker)), headers=key_headers())
+    resp = client.simulate_post("/v1/schedules", json={**NIGHTLY, "payload": "x" * 1000})
+    assert problem_fields(resp, 422) == ["payload"] and "larger than 1000 bytes" in resp.json["detail"]
+    resp = client.simulate_post("/v1/schedules", json={**NIGHTLY, "payload": "x" * 70_000})
+    problem_fields(resp, 413)
+    assert "limit is 67536" in resp.json["detail"]  # 2 x 1000 + 64 KiB
+    assert client.simulate_post("/v1/schedules", json={**NIGHTLY, "payload": "x" * 990}).status_code == 201
