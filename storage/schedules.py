@@ -58,7 +58,7 @@ def parse_schedule_spec(body: Any, settings: Settings, *, current: dict | None =
     processor = spec.get("processor")
     if processor is not None and (not isinstance(processor, str) or Processor.get_or_none(Processor.name == processor) is None):
         errors.append(("processor", f"no processor named {processor!r} is registered"))
-    if spec["priority"] not in PRIORITIES:
+    if not isinstance(spec["priority"], str) or spec["priority"] not in PRIORITIES:
         errors.append(("priority", f"must be one of {', '.join(PRIORITIES)}"))
     if spec["overlap"] not in OVERLAPS:
         errors.append(("overlap", f"must be one of {', '.join(OVERLAPS)}"))

@@ -299,7 +299,7 @@ def build_document() -> dict:
                                 }
                             ),
                         },
-                        **_errors(422),
+                        **_errors(400, 422),
                     },
                 },
             },

@@ -43,7 +43,7 @@ def parse_submission(body, settings: Settings) -> dict:
     if not isinstance(processor, str) or not processor:
         errors.append(("processor", "required: the name of a registered processor"))
     priority = body.get("priority", "normal")
-    if priority not in run_store.PRIORITIES:
+    if not isinstance(priority, str) or priority not in run_store.PRIORITIES:
         errors.append(("priority", f"must be one of {', '.join(run_store.PRIORITIES)}"))
     timeout = body.get("timeout_seconds")
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1):

@@ -69,6 +69,7 @@ def test_unknown_processor_is_404(client):
     ("body", "field"),
     [
         ({"processor": "echo", "priority": "urgent"}, "priority"),
+        ({"processor": "echo", "priority": {}}, "priority"),  # found by the fuzzer: was a 500
         ({"processor": "echo", "timeout_seconds": 0}, "timeout_seconds"),
         ({"processor": "echo", "timeout_seconds": "10"}, "timeout_seconds"),
         ({"processor": "echo", "timeout_seconds": 31}, "timeout_seconds"),

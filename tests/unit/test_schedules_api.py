@@ -63,6 +63,7 @@ def test_defaults(client):
         ({"processor": "nope"}, "processor"),
         ({"overlap": "sometimes"}, "overlap"),
         ({"priority": "urgent"}, "priority"),
+        ({"priority": ["high"]}, "priority"),
         ({"catchup_window_seconds": -1}, "catchup_window_seconds"),
         ({"paused": "no"}, "paused"),
         ({"name": "Bad Name"}, "name"),
