@@ -174,8 +174,8 @@ class Stack:
         self.processes.append(proc)
         return proc
 
-    def start_web(self, *, workers: int, threads: int) -> str:
-        """gunicorn as the Procfile runs it, on a free loopback port; return its base URL."""
+    def start_web(self, *, workers: int, threads: int, **env: str) -> str:
+        """gunicorn as the Procfile runs it, on a free loopback port; return its base URL. `env`: DOCKYARD_* overrides."""
         port = free_port()
         argv = [
             os.path.join(os.path.dirname(sys.executable), "gunicorn"),
@@ -189,7 +189,7 @@ class Stack:
             str(threads),
             "web.wsgi:app",
         ]
-        proc = self.spawn("web", argv, DOCKYARD_DATABASE_POOL_SIZE=str(threads))
+        proc = self.spawn("web", argv, DOCKYARD_DATABASE_POOL_SIZE=str(threads), **env)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + READY_DEADLINE_SECONDS
         while time.monotonic() < deadline:

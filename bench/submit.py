@@ -137,13 +137,23 @@ def main() -> None:
         action="store_true",
         help="first send the same load to a request that does nothing (POST /healthz, answered 405) to show the HTTP layer's own cost",
     )
+    parser.add_argument(
+        "--rate-limited",
+        action="store_true",
+        help="keep the tenant rate limit on (at 10 x the offered rate, so nothing is refused) to include its token bucket's cost",
+    )
     args = parser.parse_args()
     body = json.dumps({"processor": "echo", "payload": {"n": 1}, "priority": "normal"}).encode()
 
     with Stack() as stack:
-        url = stack.start_web(workers=args.web_workers, threads=args.threads)
+        limit = {}
+        if args.rate_limited:
+            limit = {"DOCKYARD_RATE_LIMIT_PER_SECOND": str(args.rate * 10), "DOCKYARD_RATE_LIMIT_BURST": str(int(args.rate * 10))}
+        url = stack.start_web(workers=args.web_workers, threads=args.threads, **limit)
         print(f"machine: {machine_line()}")
         print(f"gunicorn: {args.web_workers} workers x {args.threads} threads; Postgres; RabbitMQ queue {stack.queue}")
+        state = f"on, {limit['DOCKYARD_RATE_LIMIT_PER_SECOND']}/s" if limit else "off"
+        print(f"rate limit: {state}; API key checked on every request")
 
         if args.floor:
 

@@ -48,7 +48,7 @@ class CronError(ValueError):
 
 
 def zone(name: str) -> ZoneInfo:
-    if not isinstance(name, str) or not name or name.startswith(("/", ".")):
+    if not isinstance(name, str) or not name or len(name) > 64 or name.startswith(("/", ".")):
         raise CronError("timezone", "must be an IANA time zone name such as Europe/Berlin or UTC")
     return _zone(name)
 
@@ -57,7 +57,7 @@ def zone(name: str) -> ZoneInfo:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name the file system refuses
         raise CronError("timezone", f"unknown IANA time zone {name!r}") from None
 
 

@@ -16,6 +16,7 @@ from web.health import HealthResource, MetricsResource, ReadyResource
 from web.openapi import OpenApiResource
 from web.processors import ProcessorResource, ProcessorsResource
 from web.rate_limits import SubmissionRateLimit
+from web.requests import RefuseNul
 from web.runs import (
     RunAttemptsResource,
     RunCancelResource,
@@ -36,7 +37,9 @@ from web.schedules import (
 def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
     # One cache per app: a PUT through this app is seen by its submits at once.
     processors = ProcessorCache()
-    app = falcon.App(middleware=[DatabaseConnection(db), Authentication(KeyCache()), SubmissionRateLimit(settings)])
+    app = falcon.App(
+        middleware=[DatabaseConnection(db), Authentication(KeyCache()), RefuseNul(), SubmissionRateLimit(settings)],
+    )
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
     app.add_route("/healthz", HealthResource())

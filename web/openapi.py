@@ -538,7 +538,8 @@ def build_document() -> dict:
 
 
 def secured(document: dict) -> dict:
-    """Every /v1 operation needs a bearer API key: 401 without a valid one, 403 without its scope."""
+    """Every /v1 operation needs a bearer API key: 401 without a valid one, 403 without its scope;
+    and may answer 400 to a URL it cannot take (NUL characters in the path or query)."""
     document["components"]["securitySchemes"] = {
         "apiKey": {"type": "http", "scheme": "bearer", "description": "A Dockyard API key, dky_<id>_<secret> (`dockyard keys create`)"}
     }
@@ -547,7 +548,7 @@ def secured(document: dict) -> dict:
             continue
         for operation in operations.values():
             operation["security"] = [{"apiKey": []}]
-            operation["responses"].update(_errors(401, 403))
+            operation["responses"].update(_errors(400, 401, 403))
     return document
 
 

@@ -4,12 +4,15 @@ Schemathesis sends valid and invalid requests (both generation modes) to
 every operation. Unknown query parameters are ignored by the API, as HTTP
 APIs commonly do, so its negative_data_rejection check is not asked for.
 
-The app runs in-process on SQLite with dramatiq's StubBroker, under an
-admin key, with a processor and a schedule in place so that reads and
-writes of existing things are reached too.
+The app runs in-process on Postgres (the production database: it refuses
+things SQLite takes, such as NUL characters) with dramatiq's StubBroker,
+under an admin key, with a processor, a schedule and a run in place so that
+reads and writes of existing things are reached too.
 """
 
 from __future__ import annotations
+
+import os
 
 import falcon.testing
 import pytest
@@ -22,6 +25,7 @@ from settings import Settings
 from storage.api_keys import create_key
 from storage.database import open_database
 from storage.migrations import migrate
+from tests.integration.conftest import fresh_postgres_database
 from tests.storage_cases import make_processor
 from web.app import create_app
 from web.openapi import build_document, secured
@@ -50,9 +54,17 @@ schema.app = CURRENT
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory):
-    db = open_database(f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/dockyard.db")
-    migrate(db)
+def fuzzed():
+    with fresh_postgres_database() as url:
+        db = open_database(url, pool_size=2)
+        migrate(db)
+        try:
+            yield from _serve(db)
+        finally:
+            db.close_all()
+
+
+def _serve(db):
     make_processor("echo")
     broker = StubBroker()
     broker.declare_queue("runs")
@@ -65,10 +77,9 @@ def fuzzed(tmp_path_factory):
     CURRENT.app = app
     yield app, {"Authorization": f"Bearer {key}"}
     broker.close()
-    db.close()
 
 
 @schema.parametrize()
-@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "50")), deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_and_every_response_fits_the_document(case, fuzzed):
     case.call_and_validate(headers=fuzzed[1], checks=CHECKS)

@@ -282,3 +282,32 @@ def test_processor_that_cannot_fit_the_consumer_timeout_is_refused(settings, sql
     resp = client.simulate_put("/v1/processors/late", json={"image": PIN, "timeout_seconds": 550, "retry": {"backoff_max_seconds": 60}})
     assert_problem(resp, 422, "timeout_seconds")
     assert "consumer_timeout (600s" in resp.json["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"processor": "ec\\u0000ho"}', "processor"),
+        ('{"processor": "\\ud800"}', "processor"),
+        ('{"processor": "echo", "labels": {"team": "a\\u0000"}}', "labels.team"),
+        ('{"processor": "echo", "labels": {"te\\u0000am": "a"}}', "labels.te\x00am"),
+        ('{"processor": "echo", "payload": {"text": "\\udc00"}}', "payload.text"),
+    ],
+)
+def test_text_no_database_can_store_is_422_naming_the_field(client, body, field):
+    """Found by fuzzing on Postgres (which refuses NUL in text): these were 500s."""
+    assert_problem(submit(client, body), 422, field)
+
+
+def test_a_payload_may_carry_nul_and_paired_surrogates(client):
+    resp = submit(client, '{"processor": "echo", "payload": {"k\\u0000": ["\\u0000", "\\ud83d\\ude00"]}}')
+    assert resp.status_code == 201, resp.text
+    assert resp.json["payload"] == {"k\x00": ["\x00", "\U0001f600"]}
+
+
+@pytest.mark.parametrize("path", ["/v1/runs/a%00b", "/v1/runs?processor=a%00", "/v1/processors/x%00", "/v1/audit?target=%00"])
+def test_nul_in_the_url_is_400(client, path):
+    path, _, query = path.partition("?")
+    resp = client.simulate_get(path, query_string=query)
+    assert_problem(resp, 400)
+    assert "NUL" in resp.json["detail"]

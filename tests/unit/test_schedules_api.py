@@ -60,6 +60,8 @@ def test_defaults(client):
         ({"cron": "61 * * * *"}, "cron"),
         ({"cron": "every day"}, "cron"),
         ({"timezone": "Europe/Atlantis"}, "timezone"),
+        ({"timezone": "Europe/" + "x" * 300}, "timezone"),  # found by the fuzzer: was a 500 (file name too long)
+        ({"timezone": "Europe/" + "é" * 40}, "timezone"),
         ({"processor": "nope"}, "processor"),
         ({"overlap": "sometimes"}, "overlap"),
         ({"priority": "urgent"}, "priority"),
