@@ -138,7 +138,7 @@ class Dispatcher:
 
         Never published (the API died or the broker refused after the row was
         written), running under a lease expired long ago (its worker and its
-        message are gone), or retrying long past its time (its delayed message
+        message are gone), or retrying or waiting for a quota long past its time (its delayed message
         was lost); a grace of None leaves that kind out. A run published twice
         is harmless: the second delivery finds the run taken and is dropped.
         """

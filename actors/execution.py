@@ -148,7 +148,7 @@ class Executor:
             wait = (run.next_attempt_at - utcnow()).total_seconds() if run.next_attempt_at else 0
             if wait > EARLY_TOLERANCE_SECONDS:
                 raise RetryLater(f"run {run_id} is not due yet", delay=int(wait * 1000))
-            if run_states.transition(run_id, run_states.QUEUED, reason="retry_due") is None:
+            if run_states.transition(run_id, run_states.QUEUED, reason="retry_due", next_attempt_at=None) is None:
                 log.info("run %s left retrying meanwhile; dropping this delivery", run_id)
                 return
         elif run.state != run_states.QUEUED:
@@ -200,30 +200,35 @@ class Executor:
         run_id = run.id
         number = run.attempts + 1
         try:
-            concurrency = get_processor(run.processor).concurrency
+            processor = get_processor(run.processor)
+            concurrency, enabled = processor.concurrency, processor.enabled
         except NotFound:
-            concurrency = None  # refused once claimed, with the reason recorded
+            concurrency, enabled = None, True  # refused once claimed, with the reason recorded
         now = utcnow()
+        waits = options.get("quota_waits", 0)
+        delay = min(QUOTA_WAIT_MIN_SECONDS * 2**waits, QUOTA_WAIT_MAX_SECONDS) * random.uniform(0.75, 1.0)
+        # A disabled processor's run is refused once claimed: it waits for no quota.
+        quotas = self.quotas.for_run(run, concurrency) if enabled else []
         try:
-            claimed = self._claim(run, number, now, self.quotas.for_run(run, concurrency))
+            claimed = self._claim(run, now, quotas, wait_until=now + dt.timedelta(seconds=delay))
         except OverQuota as exc:
-            waits = options.get("quota_waits", 0)
             options["quota_waits"] = waits + 1
-            delay = min(QUOTA_WAIT_MIN_SECONDS * 2**waits, QUOTA_WAIT_MAX_SECONDS) * random.uniform(0.75, 1.0)
             log.info("run %s waits: %s; trying again in %.1fs", run_id, exc, delay)
             QUOTA_WAITS.labels(quota=exc.quota.kind).inc()
             raise RetryLater(f"run {run_id} waits: {exc}", delay=int(delay * 1000)) from None
+        options.pop("quota_waits", None)  # a later wait (after a retry) starts short again
         if claimed is None:
             log.info("run %s is no longer queued; dropping this delivery", run_id)
             return
         self._run_attempt(run, number)
 
-    def _claim(self, run: Run, number: int, now: dt.datetime, quotas) -> str | None:
+    def _claim(self, run: Run, now: dt.datetime, quotas, wait_until: dt.datetime) -> str | None:
         return claim(
             run.id,
             quotas,
+            wait_until=wait_until,
             expected_attempt=run.attempts,
-            attempts=number,
+            attempts=run.attempts + 1,
             started_at=run.started_at or now,
             next_attempt_at=None,
             lease_owner=self.worker_name,

@@ -17,7 +17,7 @@ from storage import run_states
 # retried (up to the infrastructure budget), never counted against max_attempts.
 INFRASTRUCTURE_OUTCOMES = frozenset({INFRASTRUCTURE_ERROR, WORKER_LOST})
 # Verdict reasons that no retry can fix.
-NEVER_RETRIED_REASONS = frozenset({"image_refused", "processor_missing"})
+NEVER_RETRIED_REASONS = frozenset({"image_refused", "processor_missing", "processor_disabled"})
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,11 @@ def processors_command(args, settings: Settings) -> int:
     if args.dry_run:
         print(f"{summary} (dry run: nothing written)")
         return 0
-    manifests.apply(changes, audit.cli_actor())
+    try:
+        manifests.apply(changes, audit.cli_actor())
+    except manifests.ManifestError as exc:
+        print(f"dockyard: {args.manifest}: {exc}", file=sys.stderr)
+        return 1
     print(summary)
     return 0
 
@@ -464,6 +468,7 @@ def audit_command(args) -> int:
 def tenants_command(args, settings: Settings) -> int:
     from storage import audit
     from storage.errors import InvalidSpec, NotFound
+    from storage.models import Tenant
     from storage.quotas import TENANT_QUOTA_MAX_AGE_SECONDS, set_tenant_quota
     from storage.rate_limits import list_tenants, set_rate_limit
 
@@ -485,8 +490,10 @@ def tenants_command(args, settings: Settings) -> int:
     if args.action == "set-quota":
         try:
             with audit.change(audit.cli_actor(), "tenant.set_quota", args.tenant, tenant_id=args.tenant) as entry:
+                before = Tenant.get_or_none(Tenant.id == args.tenant)
                 tenant = set_tenant_quota(args.tenant, None if args.default else args.max_running)
-                entry.detail = {"max_running": tenant.max_running}
+                entry.detail = {"max_running": [before.max_running, tenant.max_running]}
+                entry.skip = before.max_running == tenant.max_running
         except (InvalidSpec, NotFound) as exc:
             return _refused(exc, flags=True, missing=" (a tenant is made by its first key)")
         print(f"{tenant.id}: {quota(tenant)}; workers apply it within {TENANT_QUOTA_MAX_AGE_SECONDS:g} s")
@@ -496,8 +503,13 @@ def tenants_command(args, settings: Settings) -> int:
         return 2
     try:
         with audit.change(audit.cli_actor(), "tenant.set_limit", args.tenant, tenant_id=args.tenant) as entry:
+            before = Tenant.get_or_none(Tenant.id == args.tenant)
             tenant = set_rate_limit(args.tenant, args.rate_per_second, args.burst)
-            entry.detail = {"rate_per_second": tenant.rate_per_second, "burst": tenant.rate_burst}
+            entry.detail = audit.differences(
+                {"rate_per_second": before.rate_per_second, "burst": before.rate_burst} if before else {},
+                {"rate_per_second": tenant.rate_per_second, "burst": tenant.rate_burst},
+            )
+            entry.skip = not entry.detail
     except (InvalidSpec, NotFound) as exc:
         return _refused(exc, flags=True, missing=" (a tenant is made by its first key)")
     print(f"{tenant.id}: {limit(tenant)}")

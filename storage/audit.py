@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,12 +93,20 @@ def list_events(
     if target:
         query = query.where(AuditEvent.target == target)
     if cursor:
-        if not cursor.isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", cursor):
             raise InvalidSpec([("cursor", "is not a cursor this API returned")])
         query = query.where(AuditEvent.id < int(cursor))
     rows = list(query.order_by(AuditEvent.id.desc()).limit(limit + 1))
     next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+# Fields whose values the log never copies (they may hold secrets): only that they changed.
+REDACTED = ("env", "payload")
+
+
+def redacted(detail: dict) -> dict:
+    return {k: "(changed)" if k in REDACTED else v for k, v in detail.items()}
 
 
 def differences(before: dict, after: dict) -> dict[str, list]:

@@ -10,18 +10,20 @@ transaction, each change with its audit record, or nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import yaml
 
 from settings import Settings
 from storage import audit
-from storage.database import database
+from storage.database import database, is_postgres
 from storage.errors import InvalidSpec
 from storage.models import Processor, utcnow
 from storage.processors import list_processors, parse_processor_spec, put_processor, spec_differences
 
 ADD, CHANGE, DISABLE, KEEP = "add", "change", "disable", "keep"
+APPLY_LOCK_KEY = 0x646F636B6D616E69  # "dockmani": applies of manifests take turns on Postgres
 
 
 class ManifestError(Exception):
@@ -39,7 +41,7 @@ class Change:
     image: str
     # field -> (stored, manifest), for CHANGE
     differences: dict[str, tuple] = field(default_factory=dict)
-    spec: dict | None = None  # the fields to store, for ADD and CHANGE
+    spec: dict | None = None  # the manifest's fields (None for DISABLE)
 
 
 def _line(node: yaml.Node) -> int:
@@ -66,6 +68,22 @@ def _line_of(entry: yaml.Node, path: str) -> int:
     return line
 
 
+def _duplicate_keys(node: yaml.Node) -> Iterator[tuple[int, str]]:
+    """(line, problem) for each key written twice in one mapping, anywhere in the document."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name is not None and name in first:
+                yield _line(key), f"{name}: written twice in one mapping (first on line {first[name]})"
+            elif name is not None:
+                first[name] = _line(key)
+            yield from _duplicate_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item)
+
+
 def read_manifest(text: str, settings: Settings) -> list[dict]:
     """The processor specs of a manifest (YAML or JSON), each checked; ManifestError names every problem's line."""
     try:
@@ -74,12 +92,16 @@ def read_manifest(text: str, settings: Settings) -> list[dict]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ManifestError([(mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    duplicates = list(_duplicate_keys(root)) if root is not None else []
+    if duplicates:
+        # YAML keeps the last of a repeated key without a word: an allowlist must not guess.
+        raise ManifestError(duplicates)
     entries = _field(root, "processors") if root is not None else None
     if not isinstance(data, dict) or not isinstance(data.get("processors"), list) or not isinstance(entries, tuple):
         raise ManifestError([(None, "expected a top-level 'processors:' list")])
     entries_node = entries[1]
     problems: list[tuple[int | None, str]] = [
-        (_line_of(root, k), f"{k}: unknown top-level field") for k in sorted(set(data) - {"processors"})
+        (_line_of(root, str(k)), f"{k}: unknown top-level field") for k in sorted(set(data) - {"processors"}, key=str)
     ]
     specs, seen = [], {}
     for index, (entry, node) in enumerate(zip(data["processors"], entries_node.value, strict=True)):
@@ -116,21 +138,34 @@ def plan(specs: list[dict]) -> list[Change]:
             continue
         differences = spec_differences(current, spec)
         verb = CHANGE if differences else KEEP
-        changes.append(Change(verb, spec["name"], spec["image"], differences, spec if differences else None))
+        changes.append(Change(verb, spec["name"], spec["image"], differences, spec))
     changes.extend(Change(DISABLE, p.name, p.image, {"enabled": (True, False)}) for p in stored.values() if p.enabled)
     return changes
 
 
 def apply(changes: list[Change], actor: str) -> None:
-    """Write a plan in one transaction, with an audit record of each add, change and disable."""
+    """Write a plan in one transaction, with an audit record of each add, change and disable.
+
+    The plan is made again inside the transaction: if the registered
+    processors changed since it was shown (another apply, a PUT), nothing
+    is written and ManifestError says so.
+    """
     now = utcnow()
     with database.atomic():
+        if is_postgres(database.obj):
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (APPLY_LOCK_KEY,))  # one apply at a time
+        if _outline(plan([c.spec for c in changes if c.spec is not None])) != _outline(changes):
+            raise ManifestError([(None, "the registered processors changed since this diff was made; nothing written, run apply again")])
         for change in changes:
             if change.verb == KEEP:
                 continue
             detail = {k: list(v) for k, v in change.differences.items()} if change.verb != ADD else {"image": change.image}
-            with audit.change(actor, f"processor.{change.verb}", change.name, detail=detail):
+            with audit.change(actor, f"processor.{change.verb}", change.name, detail=audit.redacted(detail)):
                 if change.verb == DISABLE:
                     Processor.update(enabled=False, updated_at=now).where(Processor.name == change.name).execute()
                 else:
                     put_processor(change.spec)
+
+
+def _outline(changes: list[Change]) -> list[tuple]:
+    return [(c.verb, c.name, sorted(c.differences.items(), key=lambda item: item[0])) for c in changes]

@@ -10,6 +10,7 @@ hands its message back to come again later.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
@@ -50,23 +51,33 @@ class OverQuota(Exception):
         super().__init__(f"{quota.kind} {quota.name!r} has {running} run(s) running, its quota is {quota.limit}")
 
 
-def claim(run_id: str, quotas: list[Quota], **transition) -> str | None:
+def claim(run_id: str, quotas: list[Quota], *, wait_until: dt.datetime | None = None, **transition) -> str | None:
     """Move a queued run to running if every quota has room: run_states.transition's answer, or OverQuota.
 
     `transition` holds the transition's keyword arguments (fence, lease...).
+    Over a quota, the run stays queued with `next_attempt_at` = `wait_until`,
+    when its handed-back message is due: if that message is lost, the outbox
+    publishes the run again once it is long overdue, as for a retry.
     """
     if not quotas:
         return run_states.transition(run_id, run_states.RUNNING, **transition)
     with database.atomic():
         if is_postgres(database.obj):
             # Sorted: two claims taking the same two locks take them in one order.
+            # NOTE: correct under READ COMMITTED (the default): the count below
+            # is a new statement, so it sees claims committed while we waited.
             for key in sorted({q.lock_key() for q in quotas}):
                 database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
         for quota in quotas:
             running = quota.running()
             if running >= quota.limit:
-                raise OverQuota(quota, running)
-        return run_states.transition(run_id, run_states.RUNNING, **transition)
+                over = OverQuota(quota, running)
+                waiting = (Run.id == run_id) & (Run.state == run_states.QUEUED)
+                Run.update(next_attempt_at=wait_until).where(waiting).execute()
+                break
+        else:
+            return run_states.transition(run_id, run_states.RUNNING, **transition)
+    raise over
 
 
 class QuotaBook:

@@ -56,7 +56,7 @@ def runs_to_republish(
     limit: int = 500,
 ) -> list[Run]:
     """Runs whose message may be lost: never published, holding a long-expired lease, or long overdue
-    for a retry (each looked for unless its grace is None)."""
+    for a retry or a quota wait (each looked for unless its grace is None)."""
     conditions = []
     if unpublished_grace is not None:
         since = now - dt.timedelta(seconds=unpublished_grace)
@@ -64,7 +64,9 @@ def runs_to_republish(
     if lease_grace is not None:
         conditions.append((Run.state == RUNNING) & (Run.lease_expires_at < now - dt.timedelta(seconds=lease_grace)))
     if retry_grace is not None:
-        conditions.append((Run.state == RETRYING) & (Run.next_attempt_at < now - dt.timedelta(seconds=retry_grace)))
+        # retrying, or queued and handed back to wait for a concurrency quota (storage.quotas)
+        overdue = Run.next_attempt_at < now - dt.timedelta(seconds=retry_grace)
+        conditions.append(Run.state.in_((RETRYING, QUEUED)) & overdue)
     if not conditions:
         return []
     return list(Run.select().where(functools.reduce(operator.or_, conditions)).order_by(Run.created_at).limit(limit))

@@ -44,10 +44,10 @@ class ProcessorResource:
         with audit.change(actor_of(req), "processor.change", name) as entry:
             current = Processor.get_or_none(Processor.name == name)
             processor, created = put_processor(fields)
-            if created:
+            if created or current is None:  # None: created by a PUT racing this one
                 entry.action, entry.detail = "processor.add", {"image": processor.image}
             else:
-                entry.detail = {k: list(v) for k, v in spec_differences(current, fields).items()}
+                entry.detail = audit.redacted({k: list(v) for k, v in spec_differences(current, fields).items()})
                 entry.skip = not entry.detail
         self.cache.forget(name)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200

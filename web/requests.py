@@ -37,8 +37,14 @@ def read_json_body(req: falcon.Request, max_bytes: int):
     if not raw.strip():
         raise Problem(falcon.HTTP_400, "Missing body", "the request needs a JSON body")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # NOTE: decoded here, strictly: json.loads(bytes) would also take
+        # UTF-16/32 and let UTF-8-encoded surrogates through.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem(falcon.HTTP_400, "Malformed JSON", f"the body is not UTF-8: {exc}") from None
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
         raise Problem(falcon.HTTP_400, "Malformed JSON", f"the body is not valid JSON: {exc}") from None
     # Escapes are the only way a JSON text carries NUL or a surrogate: look only when one is there.
     if ESCAPED_NUL_OR_SURROGATE.search(raw):

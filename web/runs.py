@@ -13,7 +13,8 @@ from actors.dispatch import Dispatcher
 from settings import Settings
 from storage import run_states
 from storage import runs as run_store
-from storage.processors import ProcessorCache, run_fields
+from storage.errors import NotFound
+from storage.processors import ProcessorCache, get_processor, run_fields
 from web.errors import Problem, invalid
 from web.representations import attempt_json, event_json, run_json
 from web.requests import payload_body_limit, read_json_body
@@ -243,6 +244,12 @@ class RunReplayResource:
                 "Not replayable",
                 f"run {run_id} is {original.state}: only a run that ended other than succeeded can be replayed",
             )
+        try:
+            enabled = get_processor(original.processor).enabled
+        except NotFound:
+            enabled = False
+        if not enabled:
+            raise invalid([("processor", f"{original.processor!r} is disabled or no longer registered; the replay would be refused")])
         replay, created = self.dispatcher.replay(original)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/v1/runs/{replay.id}"

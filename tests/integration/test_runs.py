@@ -89,8 +89,9 @@ def _pushed_digest(stack, repository: str, tag: str) -> str:
 
 
 def test_a_retagged_image_with_the_same_name_but_another_digest_never_runs(stack, sample_processors):
-    """The pin decides, never the name: a moved tag runs the pinned image, and a local pin whose image
-    was swapped for another one under the same name is refused with an explicit error."""
+    """The pin decides, never the name: a registry pin whose tag moved to another image (in the
+    registry and on the engine) still runs the pinned digest; a local image id pin whose image is gone
+    is refused with an explicit error, though its name now names another image."""
     base = sample_processors["echo"]["image"]
     repository = f"{base.split('/')[0]}/dockyard/{unique('retag')}"
     show_mark = {"command": ["sh", "-c", "echo mark=$MARK"], "timeout_seconds": 30}

@@ -273,6 +273,15 @@ def test_replay_an_ended_run_once(client, broker):
     assert len(broker.queues["runs"].queue) == 2  # the original and one replay
 
 
+def test_a_run_of_a_disabled_processor_is_not_replayed(client, broker):
+    """Found in review: the replay was accepted, then refused by the worker, using up the run's one replay."""
+    run_id = submit(client, {"processor": "echo"}).json["id"]
+    client.simulate_post(f"/v1/runs/{run_id}/cancel")
+    assert client.simulate_put("/v1/processors/echo", json={"image": PIN, "enabled": False}).status_code == 200
+    assert_problem(client.simulate_post(f"/v1/runs/{run_id}/replay"), 422, "processor")
+    assert len(broker.queues["runs"].queue) == 1  # the original only
+
+
 def test_processor_that_cannot_fit_the_consumer_timeout_is_refused(settings, sqlite_db, broker):
     # Settings that `from_env` would refuse, to reach the per-processor check.
     tight = settings.replace(broker_consumer_timeout_seconds=600, max_timeout_seconds=3600)
@@ -311,3 +320,15 @@ def test_nul_in_the_url_is_400(client, path):
     resp = client.simulate_get(path, query_string=query)
     assert_problem(resp, 400)
     assert "NUL" in resp.json["detail"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"processor": "\xed\xa0\x80"}', '{"processor": "ec\\u0000ho"}'.encode("utf-16"), b'{"processor": "\xff"}'],
+    ids=["utf-8-encoded-surrogate", "utf-16", "latin-1"],
+)
+def test_a_body_that_is_not_utf_8_is_400(client, raw):
+    """Found in review: json.loads(bytes) took these, and a surrogate sent as raw bytes was a 500."""
+    resp = client.simulate_post("/v1/runs", body=raw, headers={"Content-Type": "application/json"})
+    assert_problem(resp, 400)
+    assert "not UTF-8" in resp.json["detail"]

@@ -64,7 +64,8 @@ def test_changes_through_the_api_are_recorded_with_the_key_that_made_them(api):
     first = app.simulate_get("/v1/audit", params={"limit": 4}, headers=alpha).json
     rest = app.simulate_get("/v1/audit", params={"limit": 4, "cursor": first["next_cursor"]}, headers=alpha).json
     assert [i["id"] for i in first["items"] + rest["items"]] == [i["id"] for i in items] and rest["next_cursor"] is None
-    assert app.simulate_get("/v1/audit", params={"cursor": "x"}, headers=alpha).status_code == 422
+    for cursor in ("x", "\u00b2", "9" * 30):  # "²".isdigit() is True; 30 digits overflow SQLite's integers
+        assert app.simulate_get("/v1/audit", params={"cursor": cursor}, headers=alpha).status_code == 422
     assert app.simulate_get("/v1/audit", params={"limit": 0}, headers=alpha).status_code == 422
 
 
@@ -93,6 +94,8 @@ def test_key_and_tenant_commands_are_recorded_and_listed(tmp_path, monkeypatch, 
     assert main(["keys", "revoke", new_id]) == 0  # again: nothing changed, nothing recorded
     assert main(["tenants", "set-limit", "acme", "--burst", "5"]) == 0
     assert main(["tenants", "set-quota", "acme", "--max-running", "3"]) == 0
+    assert main(["tenants", "set-quota", "acme", "--max-running", "3"]) == 0  # no change: no record
+    assert main(["tenants", "set-limit", "acme", "--burst", "5"]) == 0  # no change: no record
     capsys.readouterr()
     assert main(["audit", "list", "--tenant", "acme"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -106,6 +109,7 @@ def test_key_and_tenant_commands_are_recorded_and_listed(tmp_path, monkeypatch, 
     assert all(line.split()[1].startswith("cli:") and line.split()[2] == "acme" for line in lines)
     assert '"scopes":["runs:read"]' in lines[-1] and secret not in "\n".join(lines)
     assert f'"replaced_by":"{new_id}"' in lines[-2]
+    assert lines[0].endswith('{"max_running":[null,3]}') and lines[1].endswith('{"burst":[null,5]}')
     assert main(["audit", "list", "--action", "tenant", "--limit", "1"]) == 0
     assert capsys.readouterr().out.split()[3] == "tenant.set_quota"
     assert main(["audit", "list", "--limit", "0"]) == 2

@@ -116,6 +116,12 @@ def test_every_problem_is_named_with_its_line():
     [
         ("processors:\n  - name: [\n", (3, "not valid YAML: expected the node content, but found '<stream end>'")),
         ("items: []\n", (None, "expected a top-level 'processors:' list")),
+        ("processors: []\nprocessors: []\n", (2, "processors: written twice in one mapping (first on line 1)")),
+        (
+            f"processors:\n  - name: a\n    image: '{PIN}'\n    image: '{OTHER_PIN}'\n",
+            (4, "image: written twice in one mapping (first on line 3)"),
+        ),
+        ("processors: []\n1: x\n", (2, "1: unknown top-level field")),
         ("", (None, "expected a top-level 'processors:' list")),
     ],
 )
@@ -128,3 +134,25 @@ def test_a_manifest_that_is_not_a_processor_list_is_refused(text, problem):
 def test_an_unreadable_file_is_named(env, capsys):
     assert main(["processors", "apply", str(env / "missing.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_apply_refuses_a_diff_the_database_moved_away_from(env, capsys):
+    """Found in review: a PUT between the diff and the write was overwritten with a stale record."""
+    from settings import Settings
+    from storage import manifests
+    from storage.processors import parse_processor_spec, put_processor
+
+    apply(env, capsys, manifest(entry("echo")))
+    changes = manifests.plan(manifests.read_manifest(manifest(entry("echo", extra="    timeout_seconds: 9\n")), Settings()))
+    put_processor(parse_processor_spec("echo", {"image": PIN, "timeout_seconds": 7}, Settings()))  # meanwhile
+    with pytest.raises(ManifestError, match="changed since this diff was made"):
+        manifests.apply(changes, "cli:test")
+    assert get_processor("echo").timeout_seconds == 7
+    assert AuditEvent.select().where(AuditEvent.action == "processor.change").count() == 0
+
+
+def test_env_values_are_never_copied_into_the_audit_log(env, capsys):
+    apply(env, capsys, manifest(entry("echo", extra="    env: {TOKEN: old-secret}\n")))
+    apply(env, capsys, manifest(entry("echo", extra="    env: {TOKEN: new-secret}\n")))
+    [record] = AuditEvent.select().where(AuditEvent.action == "processor.change")
+    assert record.detail == {"env": "(changed)"}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import docker.errors
 import pytest
 
 from actors.execution import Executor, RetryLater
 from settings import Settings
 from storage import run_states
-from storage.models import Processor, Run
+from storage import runs as run_store
+from storage.models import Processor, Run, utcnow
 from tests.storage_cases import make_processor, make_run
 
 
@@ -52,6 +55,12 @@ def test_a_run_over_its_tenant_quota_waits_queued_with_growing_delays(executor):
     assert all(7500 <= d <= 10_000 for d in delays[4:])  # capped
     stored = Run.get_by_id(waiting.id)
     assert (stored.state, stored.attempts) == ("queued", 0)
+    # When its message is due is on the run: a lost hand-back is republished by the outbox.
+    due = stored.next_attempt_at
+    assert 7.5 <= (due - utcnow()).total_seconds() <= 10.5
+    assert run_store.runs_to_republish(due + dt.timedelta(seconds=299), unpublished_grace=None, lease_grace=None, retry_grace=300) == []
+    lost = run_store.runs_to_republish(due + dt.timedelta(seconds=301), unpublished_grace=None, lease_grace=None, retry_grace=300)
+    assert [r.id for r in lost] == [waiting.id]
     # another tenant is not held back by acme's quota: claimed (then refused for want of the image)
     other = make_run(tenant_id="other")
     executor.execute(other.id, {})
@@ -67,3 +76,14 @@ def test_a_processor_at_its_concurrency_holds_back_every_tenant(executor):
     second = make_run(tenant_id="b")
     with pytest.raises(RetryLater, match="processor 'echo' has 1 run"):
         executor.execute(second.id, {})
+
+
+def test_a_disabled_processors_queued_run_is_refused_without_waiting_for_a_quota(executor):
+    busy = make_run(tenant_id="acme")
+    assert run_states.transition(busy.id, run_states.RUNNING, attempts=1) == "queued"
+    queued = make_run(tenant_id="acme")
+    Processor.update(enabled=False).where(Processor.name == "echo").execute()
+    executor.execute(queued.id, {})
+    stored = Run.get_by_id(queued.id)
+    assert (stored.state, stored.error_reason) == ("failed", "processor_disabled")
+    assert "disabled" in stored.error_message
