@@ -248,7 +248,7 @@ class RunReplayResource:
             enabled = get_processor(original.processor).enabled
         except NotFound:
             enabled = False
-        if not enabled:
+        if not enabled and run_store.find_replay(original.id) is None:  # a replay made before is still returned
             raise invalid([("processor", f"{original.processor!r} is disabled or no longer registered; the replay would be refused")])
         replay, created = self.dispatcher.replay(original)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200

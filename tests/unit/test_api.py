@@ -280,6 +280,14 @@ def test_a_run_of_a_disabled_processor_is_not_replayed(client, broker):
     assert client.simulate_put("/v1/processors/echo", json={"image": PIN, "enabled": False}).status_code == 200
     assert_problem(client.simulate_post(f"/v1/runs/{run_id}/replay"), 422, "processor")
     assert len(broker.queues["runs"].queue) == 1  # the original only
+    # a run replayed before the processor was disabled still answers with that replay
+    client.simulate_put("/v1/processors/echo", json={"image": PIN})
+    other = submit(client, {"processor": "echo"}).json["id"]
+    client.simulate_post(f"/v1/runs/{other}/cancel")
+    first = client.simulate_post(f"/v1/runs/{other}/replay").json["id"]
+    client.simulate_put("/v1/processors/echo", json={"image": PIN, "enabled": False})
+    again = client.simulate_post(f"/v1/runs/{other}/replay")
+    assert again.status_code == 200 and again.json["id"] == first
 
 
 def test_processor_that_cannot_fit_the_consumer_timeout_is_refused(settings, sqlite_db, broker):
