@@ -75,7 +75,8 @@ docker_up() {
 }
 
 rabbitmq_ctl() {
-  env RABBITMQ_NODENAME="$RABBIT_NODE" HOME=/root /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBIT_NODE" "$@"
+  # RABBITMQCTL_TIMEOUT (seconds): give up after it rather than wait on a node that never answers.
+  timeout "${RABBITMQCTL_TIMEOUT:-0}" env RABBITMQ_NODENAME="$RABBIT_NODE" HOME=/root /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBIT_NODE" "$@"
 }
 
 rabbitmq_up() {
@@ -156,7 +157,9 @@ down() {
       registry) stop_pidfile registry ;;
       postgres) [ -f "$STATE/postgres/postmaster.pid" ] && pg "$PG_BIN/pg_ctl -D $STATE/postgres stop -m fast >/dev/null" || true ;;
       # With the pid file, rabbitmqctl waits until the node's process has exited.
-      rabbitmq) rabbitmq_ctl stop "$STATE/rabbitmq/pid" >/dev/null 2>&1 || true ;;
+      # NOTE: only with a pid file (without one, `stop <pid file>` waits for it
+      # to appear: forever when the node is already down), and bounded.
+      rabbitmq) [ ! -f "$STATE/rabbitmq/pid" ] || RABBITMQCTL_TIMEOUT=60 rabbitmq_ctl stop "$STATE/rabbitmq/pid" >/dev/null 2>&1 || true ;;
       docker) stop_pidfile docker ;;
     esac
   done
