@@ -28,7 +28,7 @@ from storage import run_states
 from storage import runs as run_store
 from storage.database import release_connection
 from storage.errors import NotFound
-from storage.models import Run, utcnow
+from storage.models import Processor, Run, utcnow
 from storage.processors import get_processor
 from storage.quotas import OverQuota, QuotaBook, claim
 
@@ -200,17 +200,26 @@ class Executor:
         run_id = run.id
         number = run.attempts + 1
         try:
-            processor = get_processor(run.processor)
-            concurrency, enabled = processor.concurrency, processor.enabled
+            processor = get_processor(run.processor)  # as stored now: this attempt runs with it
         except NotFound:
-            concurrency, enabled = None, True  # refused once claimed, with the reason recorded
+            processor = None  # refused once claimed, with the reason recorded
         now = utcnow()
         waits = options.get("quota_waits", 0)
         delay = min(QUOTA_WAIT_MIN_SECONDS * 2**waits, QUOTA_WAIT_MAX_SECONDS) * random.uniform(0.75, 1.0)
-        # A disabled processor's run is refused once claimed: it waits for no quota.
-        quotas = self.quotas.for_run(run, concurrency) if enabled else []
+        # A missing or disabled processor's run is refused once claimed: it waits for no quota.
+        quotas = self.quotas.for_run(run, processor.concurrency) if processor is not None and processor.enabled else []
         try:
-            claimed = self._claim(run, now, quotas, wait_until=now + dt.timedelta(seconds=delay))
+            claimed = claim(
+                run_id,
+                quotas,
+                wait_until=now + dt.timedelta(seconds=delay),
+                expected_attempt=run.attempts,
+                attempts=number,
+                started_at=run.started_at or now,
+                next_attempt_at=None,
+                lease_owner=self.worker_name,
+                lease_expires_at=now + dt.timedelta(seconds=self.settings.lease_seconds),
+            )
         except OverQuota as exc:
             options["quota_waits"] = waits + 1
             log.info("run %s waits: %s; trying again in %.1fs", run_id, exc, delay)
@@ -220,22 +229,9 @@ class Executor:
         if claimed is None:
             log.info("run %s is no longer queued; dropping this delivery", run_id)
             return
-        self._run_attempt(run, number)
+        self._run_attempt(run, number, processor)
 
-    def _claim(self, run: Run, now: dt.datetime, quotas, wait_until: dt.datetime) -> str | None:
-        return claim(
-            run.id,
-            quotas,
-            wait_until=wait_until,
-            expected_attempt=run.attempts,
-            attempts=run.attempts + 1,
-            started_at=run.started_at or now,
-            next_attempt_at=None,
-            lease_owner=self.worker_name,
-            lease_expires_at=now + dt.timedelta(seconds=self.settings.lease_seconds),
-        )
-
-    def _run_attempt(self, run: Run, number: int) -> None:
+    def _run_attempt(self, run: Run, number: int, processor: Processor | None) -> None:
         run_id = run.id
         attempt = run_store.start_attempt(run_id, number, self.worker_name)
         capture = OutputCapture(
@@ -245,7 +241,7 @@ class Executor:
             tail_bytes=self.settings.log_tail_bytes,
         )
         watch = AttemptWatch(run_id, number, self.worker_name, self.settings.lease_seconds, self.shutdown)
-        verdict, container_id, exit_code, result = self._run_container(run, number, attempt.id, capture, watch)
+        verdict, container_id, exit_code, result = self._run_container(run, processor, number, attempt.id, capture, watch)
         decision = self._persist(
             lambda: self._finish(run, number, attempt.id, verdict, container_id, exit_code, result, capture),
             what=f"the end of run {run_id} attempt {number}",
@@ -322,13 +318,14 @@ class Executor:
                 time.sleep(delay)
                 delay = min(delay * 2, 10)
 
-    def _run_container(self, run: Run, number: int, attempt_id: int, capture: OutputCapture, watch: AttemptWatch):
-        """Return (verdict, container id, exit code, result) for one attempt."""
-        try:
-            processor = get_processor(run.processor)
-        except NotFound as exc:
-            capture.note(f"refused: {exc}")
-            return Verdict("failed", run_states.FAILED, "processor_missing", str(exc)), None, None, None
+    def _run_container(
+        self, run: Run, processor: Processor | None, number: int, attempt_id: int, capture: OutputCapture, watch: AttemptWatch
+    ):
+        """Return (verdict, container id, exit code, result) for one attempt of `run` (None: its processor is gone)."""
+        if processor is None:
+            missing = NotFound("processor", run.processor)
+            capture.note(f"refused: {missing}")
+            return Verdict("failed", run_states.FAILED, "processor_missing", str(missing)), None, None, None
         if not processor.enabled:
             # Off the allowlist since the run was accepted (a manifest no longer lists it).
             message = f"processor {processor.name!r} is disabled; its queued runs are refused"

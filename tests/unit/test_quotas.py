@@ -87,3 +87,16 @@ def test_a_disabled_processors_queued_run_is_refused_without_waiting_for_a_quota
     stored = Run.get_by_id(queued.id)
     assert (stored.state, stored.error_reason) == ("failed", "processor_disabled")
     assert "disabled" in stored.error_message
+
+
+def test_a_run_whose_processor_is_gone_is_refused_without_waiting_for_a_quota(executor, sqlite_db):
+    busy = make_run(tenant_id="acme")
+    assert run_states.transition(busy.id, run_states.RUNNING, attempts=1) == "queued"
+    orphan = make_run(tenant_id="acme")
+    # Runs reference their processor; a database restored without it is the way this happens.
+    sqlite_db.execute_sql("PRAGMA foreign_keys = OFF")
+    Processor.delete().where(Processor.name == "echo").execute()
+    executor.execute(orphan.id, {})
+    stored = Run.get_by_id(orphan.id)
+    assert (stored.state, stored.attempts, stored.error_reason) == ("failed", 1, "processor_missing")
+    assert stored.error_message == "processor 'echo' not found"
