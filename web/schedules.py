@@ -69,10 +69,8 @@ class ScheduleResource:
         before = schedule_store.spec_of(schedule)
         fields = schedule_store.parse_schedule_spec(body, self.settings, current=before)
         try:
-            with _audit(req, "schedule.change", schedule.id, audit.differences(_audited(before), _audited(fields))) as entry:
+            with _audit(req, "schedule.change", schedule.id, audit.redacted(audit.differences(before, fields))) as entry:
                 entry.skip = not entry.detail
-                if before.get("payload") != fields.get("payload"):
-                    entry.detail["payload"], entry.skip = "(changed)", False
                 resp.media = schedule_json(schedule_store.update_schedule(schedule, fields))
         except peewee.IntegrityError:
             raise name_taken(fields["name"]) from None
