@@ -7,9 +7,10 @@ import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from settings import Settings
+from storage.runs import Priority
 
-# API priority -> AMQP priority. Few levels: each costs the broker.
-BROKER_PRIORITIES = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+# API priority -> AMQP priority (0 = low). Few levels: each costs the broker.
+BROKER_PRIORITIES = {priority: level for level, priority in enumerate(Priority)}
 MAX_PRIORITY = max(BROKER_PRIORITIES.values())
 RUN_ACTOR = "execute_run"
 

@@ -1,6 +1,8 @@
-"""The one enqueue seam: create a run row, publish its id, or leave nothing behind.
+"""The one door to new runs: admit, insert a run row, publish its id; or leave nothing behind.
 
-web/, scheduling/ and cli/ submit runs only through `Dispatcher.submit`.
+web/, scheduling/ and cli/ make runs only through `Dispatcher.submit` and
+`Dispatcher.replay`, which apply the admission rules (actors/admission.py)
+first. Queue administration lives in actors/queues.py.
 """
 
 from __future__ import annotations
@@ -9,32 +11,28 @@ import atexit
 import datetime as dt
 import logging
 import threading
-import time
 
 import dramatiq
 import peewee
 import pika.exceptions
 from dramatiq import Message
-from dramatiq.common import dq_name, xq_name
 from dramatiq.errors import BrokerConnectionError
 
-from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, admin_connection, broker_answers, create_broker
-from actors.dead_letters import DeadLetterQueue
-from actors.periodic import HOUSEKEEPING
+from actors import admission
+from actors.admission import Refusal
+from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, create_broker
 from settings import Settings
 from storage import runs as run_store
 from storage.database import database, release_connection
 from storage.models import Run, utcnow
+from storage.processors import ProcessorCache, run_fields
+from storage.runs import Priority
 
 log = logging.getLogger(__name__)
 
 
 class QueueUnavailable(Exception):
     """The broker did not confirm the publish; the run was withdrawn."""
-
-
-class QueueMismatch(Exception):
-    """A run queue exists with other arguments than these settings ask for."""
 
 
 def run_message(run: Run) -> Message:
@@ -53,7 +51,8 @@ class PublishedMarks:
 
     A mark that is late or lost (process killed, database down) only means
     the outbox republishes that run later, and a second message for a run
-    is dropped by the worker's claim: harmless.
+    is dropped by the worker's claim: harmless. `close()` writes what is
+    pending and stops the thread.
     """
 
     MAX_PENDING = 100_000
@@ -64,21 +63,24 @@ class PublishedMarks:
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def add(self, run_id: str) -> None:
         with self._lock:
             if len(self._pending) < self.MAX_PENDING:
                 self._pending.append(run_id)
-            if self._thread is None:
+            if self._thread is None and not self._stop.is_set():
                 # Started on first use, so a process that forks after import gets its own.
                 self._thread = threading.Thread(target=self._loop, name="published-marks", daemon=True)
                 self._thread.start()
-                atexit.register(self.flush)
+                atexit.register(self.close)
 
     def flush(self) -> int:
         """Write the pending marks now; return how many runs were marked."""
         with self._lock:
             pending, self._pending = self._pending, []
+        if not pending:
+            return 0
         marked, opened_here = 0, database.is_closed()
         try:
             for start in range(0, len(pending), self.BATCH):
@@ -90,18 +92,36 @@ class PublishedMarks:
                 release_connection()
         return marked
 
+    def close(self) -> None:
+        """Stop the thread and write what is pending; marks added later are written by `flush` only."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+            atexit.unregister(self.close)
+        self.flush()
+
     def _loop(self) -> None:
-        while True:
-            time.sleep(self.interval_seconds)
+        while not self._stop.wait(self.interval_seconds):
             if self._pending:
                 self.flush()
 
 
 class Dispatcher:
-    def __init__(self, broker: dramatiq.Broker, housekeeping_queue: str = "housekeeping"):
+    """Makes runs: checks the admission rules, inserts the row, publishes the message.
+
+    `processors` is where it reads processors (a cache on the API's submit
+    path; by default every lookup reads the database).
+    """
+
+    def __init__(self, broker: dramatiq.Broker, *, processors: ProcessorCache | None = None):
         self.broker = broker
-        self.housekeeping_queue = housekeeping_queue
+        self.processors = processors if processors is not None else ProcessorCache(max_age_seconds=0)
         self.marks = PublishedMarks()
+
+    def close(self) -> None:
+        """Write pending published marks and stop their thread."""
+        self.marks.close()
 
     def publish(self, run: Run) -> None:
         """Publish a run's message and wait for the broker's confirm; raise QueueUnavailable if refused."""
@@ -114,12 +134,85 @@ class Dispatcher:
             raise QueueUnavailable(f"the broker did not accept the run: {exc}") from exc
         self.marks.add(run.id)
 
-    def submit(self, *, keep_if_refused: bool = False, **fields) -> Run:
-        """Insert a queued run and publish it; on a refused publish, withdraw the row and raise.
+    def refusal(self, processor: str) -> Refusal | None:
+        """Why a run of `processor` would be refused now (missing or disabled), or None."""
+        found = admission.processor_for_run(self.processors, processor)
+        return found if isinstance(found, Refusal) else None
 
-        With `keep_if_refused` (no client is waiting: a schedule's fire) the run
+    def submit(
+        self,
+        processor: str,
+        *,
+        tenant_id: str | None,
+        priority: Priority = Priority.NORMAL,
+        payload=None,
+        labels: dict[str, str] | None = None,
+        timeout_seconds: int | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        schedule_id: str | None = None,
+        scheduled_for: dt.datetime | None = None,
+        keep_if_refused: bool = False,
+    ) -> Run | Refusal:
+        """A new queued, published run of `processor`, or the Refusal of an admission rule (nothing written).
+
+        A refused publish withdraws the row and raises QueueUnavailable; with
+        `keep_if_refused` (no client is waiting: a schedule's fire) the run
         stays queued and unpublished instead, for the outbox to publish later.
+        A taken Idempotency-Key or fire time raises peewee.IntegrityError.
         """
+        found = admission.processor_for_run(self.processors, processor)
+        if isinstance(found, Refusal):
+            return found
+        if refusal := admission.timeout_refusal(found, timeout_seconds):
+            return refusal
+        fields = {
+            **run_fields(found, timeout_seconds),
+            "tenant_id": tenant_id,
+            "priority": priority,
+            "payload": payload,
+            "labels": labels or {},
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+            "schedule_id": schedule_id,
+            "scheduled_for": scheduled_for,
+        }
+        return self._insert_and_publish(fields, keep_if_refused=keep_if_refused)
+
+    def replay(self, original: Run) -> tuple[Run, bool] | Refusal:
+        """A new run repeating `original` and whether it was made now; or the Refusal of a replay rule.
+
+        At most one replay per run (a unique index): asking again returns the
+        one made before, also when two requests race, and also once its
+        processor has been disabled.
+        """
+        if refusal := admission.replay_refusal(original):
+            return refusal
+        existing = run_store.find_replay(original.id)
+        if existing is not None:
+            return existing, False
+        if refusal := admission.replay_processor_refusal(self.processors, original):
+            return refusal
+        fields = {
+            "tenant_id": original.tenant_id,
+            "processor": original.processor,
+            "queue": original.queue,
+            "priority": original.priority,
+            "payload": original.payload,
+            "labels": original.labels,
+            "timeout_seconds": original.timeout_seconds,
+            "max_attempts": original.max_attempts,
+            "replay_of": original.id,
+        }
+        try:
+            return self._insert_and_publish(fields), True
+        except peewee.IntegrityError:
+            existing = run_store.find_replay(original.id)
+            if existing is None:
+                raise
+            return existing, False
+
+    def _insert_and_publish(self, fields: dict, *, keep_if_refused: bool = False) -> Run:
         run = run_store.create_run(**fields)
         try:
             self.publish(run)
@@ -156,99 +249,8 @@ class Dispatcher:
         self.marks.flush()
         return count
 
-    def replay(self, original: Run) -> tuple[Run, bool]:
-        """A new run repeating `original` (which must have ended other than succeeded); (run, created).
 
-        At most one replay per run (a unique index): asking again returns
-        the one made before, also when two requests race.
-        """
-        existing = run_store.find_replay(original.id)
-        if existing is not None:
-            return existing, False
-        try:
-            return (
-                self.submit(
-                    tenant_id=original.tenant_id,
-                    processor=original.processor,
-                    queue=original.queue,
-                    priority=original.priority,
-                    payload=original.payload,
-                    labels=original.labels,
-                    timeout_seconds=original.timeout_seconds,
-                    max_attempts=original.max_attempts,
-                    replay_of=original.id,
-                ),
-                True,
-            )
-        except peewee.IntegrityError:
-            existing = run_store.find_replay(original.id)
-            if existing is None:
-                raise
-            return existing, False
-
-    def housekeeping_schedule(self) -> dict[str, str]:
-        """Housekeeping actor -> its periodiq cron spec (UTC): what the scheduler's leader sends, and when."""
-        return {name: str(spec) for name, spec in HOUSEKEEPING.items()}
-
-    def send_housekeeping(self, actor_name: str, scheduled_at: dt.datetime) -> None:
-        """Send one housekeeping message (the leader's periodic upkeep), stamped as periodiq stamps it."""
-        if actor_name not in HOUSEKEEPING:
-            raise ValueError(f"{actor_name!r} is not a housekeeping actor")
-        options = {"scheduled_at": scheduled_at.astimezone(dt.UTC).isoformat()}
-        self.broker.enqueue(Message(queue_name=self.housekeeping_queue, actor_name=actor_name, args=(), kwargs={}, options=options))
-
-    def queue_depths(self, queue: str) -> dict[str, int]:
-        """Messages waiting in a run queue, its delay queue (.DQ) and its dead-letter queue (.XQ)."""
-        connection = admin_connection(self.broker)
-        try:
-            channel = connection.channel()
-            return {
-                name: channel.queue_declare(name, passive=True).method.message_count for name in (queue, dq_name(queue), xq_name(queue))
-            }
-        finally:
-            if connection.is_open:
-                connection.close()
-
-    def dead_letters(self, queue: str) -> DeadLetterQueue:
-        """The dead-letter queue of a run queue, on this dispatcher's RabbitMQ."""
-        return DeadLetterQueue(lambda: admin_connection(self.broker), queue)
-
-    def ensure_queue(self, queue: str, *, recreate_if_empty: bool = False) -> str:
-        """Declare a run queue with the arguments these settings give it; return "ok" or "recreated".
-
-        RabbitMQ refuses to redeclare a queue with other arguments (say a new
-        length limit). An empty one may be deleted and declared again; a
-        non-empty one raises QueueMismatch saying what to do.
-        """
-        arguments = self.broker.run_queue_arguments(queue)
-        connection = admin_connection(self.broker)
-        try:
-            try:
-                connection.channel().queue_declare(queue, durable=True, arguments=arguments)
-                return "ok"
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code != 406:  # PRECONDITION_FAILED: inequivalent arguments
-                    raise
-                mismatch = exc.reply_text
-            channel = connection.channel()
-            waiting = channel.queue_declare(queue, passive=True).method.message_count
-            if waiting or not recreate_if_empty:
-                raise QueueMismatch(
-                    f"queue {queue!r} exists with other arguments ({mismatch}) and holds {waiting} message(s); "
-                    "see 'Changing the length limit on an existing queue' in docs/operations.md"
-                )
-            channel.queue_delete(queue)
-            channel.queue_declare(queue, durable=True, arguments=arguments)
-            return "recreated"
-        finally:
-            if connection.is_open:
-                connection.close()
-
-    def broker_ready(self) -> bool:
-        """True if this thread can talk to the broker."""
-        return broker_answers(self.broker)
-
-
-def create_dispatcher(settings: Settings) -> Dispatcher:
-    """A dispatcher on a fresh confirming broker (entry points only)."""
-    return Dispatcher(create_broker(settings), housekeeping_queue=settings.housekeeping_queue)
+def create_dispatcher(settings: Settings, *, processor_cache_seconds: float = 0) -> Dispatcher:
+    """A dispatcher on a fresh confirming broker (entry points only); processors read at most
+    `processor_cache_seconds` ago (the API's submit path: 1 s)."""
+    return Dispatcher(create_broker(settings), processors=ProcessorCache(max_age_seconds=processor_cache_seconds))

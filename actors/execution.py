@@ -20,17 +20,17 @@ import requests.exceptions
 
 from actors.containers import ContainerRunner, ContainerSpec, InfrastructureError
 from actors.images import ImageRefused, resolve_pinned_image
-from actors.outcomes import INFRASTRUCTURE_ERROR, WORKER_LOST, Verdict, judge
+from actors.outcomes import Verdict, judge
 from actors.output import OutputCapture
 from actors.retry_policy import INFRASTRUCTURE_OUTCOMES, Decision, RetryPolicy, decide
 from settings import Settings
-from storage import run_states
 from storage import runs as run_store
 from storage.database import release_connection
 from storage.errors import NotFound
 from storage.models import Processor, Run, utcnow
 from storage.processors import get_processor
 from storage.quotas import OverQuota, QuotaBook, claim
+from storage.run_states import AttemptOutcome, RunState, transition
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,23 @@ class AttemptWatch:
 
     def _why_stop(self) -> str | None:
         view = run_store.lease_view(self.run_id)
-        if view is not None and view[0] == run_states.CANCELLED:
+        if view is not None and view[0] == RunState.CANCELLED:
             self.stop_kind = "cancelled"
             return "cancelled by request"
-        if view is None or view[0] != run_states.RUNNING or view[1] != self.number or view[2] != self.owner:
+        if view is None or view[0] != RunState.RUNNING or view[1] != self.number or view[2] != self.owner:
             self.stop_kind = "lease_lost"
             return "this worker lost the run (deleted, or taken over by another worker)"
         return None
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    """How an attempt ended, before it is recorded: the verdict, and what the container left if one ran."""
+
+    verdict: Verdict
+    container_id: str | None = None
+    exit_code: int | None = None
+    result: object = None  # the DOCKYARD_RESULT value, if the processor printed one
 
 
 @dataclass
@@ -137,24 +147,24 @@ class Executor:
         if run is None:
             log.warning("run %s does not exist; dropping its message", run_id)
             return
-        if run.state == run_states.DEAD_LETTER:
+        if run.state == RunState.DEAD_LETTER:
             # Dead-lettered, but this message never reached the DLQ (a worker died in between).
             raise DeadLettered(f"run {run_id} is dead-lettered")
-        if run.state == run_states.RUNNING:
+        if run.state == RunState.RUNNING:
             run = self._check_lease(run, options)
             if run is None:
                 return
-        if run.state == run_states.RETRYING:
+        if run.state == RunState.RETRYING:
             wait = (run.next_attempt_at - utcnow()).total_seconds() if run.next_attempt_at else 0
             if wait > EARLY_TOLERANCE_SECONDS:
                 raise RetryLater(f"run {run_id} is not due yet", delay=int(wait * 1000))
-            if run_states.transition(run_id, run_states.QUEUED, reason="retry_due", next_attempt_at=None) is None:
+            if transition(run_id, RunState.QUEUED, reason="retry_due", next_attempt_at=None) is None:
                 log.info("run %s left retrying meanwhile; dropping this delivery", run_id)
                 return
-        elif run.state != run_states.QUEUED:
+        elif run.state != RunState.QUEUED:
             log.info("run %s is %s; dropping this delivery", run_id, run.state)
             return
-        self._attempt(run, options)
+        self._claim_then_attempt(run, options)
 
     def _check_lease(self, run: Run, options: dict) -> Run | None:
         """A delivery for a running run: wait out a live lease, take over an expired one.
@@ -183,15 +193,17 @@ class Executor:
                 log.info("run %s: removed %d container(s) the lost worker left", run.id, len(removed))
         except (docker.errors.APIError, requests.exceptions.RequestException):
             log.warning("run %s: could not remove the lost worker's containers", run.id, exc_info=True)
-        decision = self._decide(run, Verdict(WORKER_LOST, run_states.FAILED, WORKER_LOST, message), exit_code=None)
+        decision = self._decide(
+            run, Verdict(AttemptOutcome.WORKER_LOST, RunState.FAILED, AttemptOutcome.WORKER_LOST, message), exit_code=None
+        )
         if not self._record_end(run.id, number, decision, exit_code=None, result=None):
             return None
-        if decision.run_state == run_states.DEAD_LETTER:
+        if decision.run_state == RunState.DEAD_LETTER:
             raise DeadLettered(decision.message)
         return Run.get_by_id(run.id)
 
-    def _attempt(self, run: Run, options: dict) -> None:
-        """Claim a queued run (its `attempts` as read; the claim is fenced on it) and run one attempt.
+    def _claim_then_attempt(self, run: Run, options: dict) -> None:
+        """Claim a queued run (its `attempts` as read; the claim is fenced on it), then make one attempt.
 
         A run whose tenant or processor is at its concurrency quota stays
         queued: its message comes back later (RetryLater), waits counted in
@@ -229,9 +241,11 @@ class Executor:
         if claimed is None:
             log.info("run %s is no longer queued; dropping this delivery", run_id)
             return
-        self._run_attempt(run, number, processor)
+        self._attempt_claimed(run, number, processor)
 
-    def _run_attempt(self, run: Run, number: int, processor: Processor | None) -> None:
+    def _attempt_claimed(self, run: Run, number: int, processor: Processor | None) -> None:
+        """Make attempt `number` of a run this worker holds: its row, its container, its recorded end,
+        and the message's next step (RetryLater, DeadLettered, or done)."""
         run_id = run.id
         attempt = run_store.start_attempt(run_id, number, self.worker_name)
         capture = OutputCapture(
@@ -241,29 +255,29 @@ class Executor:
             tail_bytes=self.settings.log_tail_bytes,
         )
         watch = AttemptWatch(run_id, number, self.worker_name, self.settings.lease_seconds, self.shutdown)
-        verdict, container_id, exit_code, result = self._run_container(run, processor, number, attempt.id, capture, watch)
+        ended = self._container_result(run, processor, number, attempt.id, capture, watch)
         decision = self._persist(
-            lambda: self._finish(run, number, attempt.id, verdict, container_id, exit_code, result, capture),
+            lambda: self._finish(run, number, attempt.id, ended, capture),
             what=f"the end of run {run_id} attempt {number}",
         )
         if decision is None:
             return
-        if decision.run_state == run_states.RETRYING:
+        if decision.run_state == RunState.RETRYING:
             raise RetryLater(f"run {run_id}: {decision.message}", delay=int(decision.delay_seconds * 1000))
-        if decision.run_state == run_states.DEAD_LETTER:
+        if decision.run_state == RunState.DEAD_LETTER:
             raise DeadLettered(f"run {run_id}: {decision.message}")
 
-    def _finish(self, run, number, attempt_id, verdict, container_id, exit_code, result, capture) -> Decision | None:
+    def _finish(self, run: Run, number: int, attempt_id: int, ended: AttemptEnd, capture: OutputCapture) -> Decision | None:
         capture.flush(strict=True)
         run_store.finish_attempt(
             attempt_id,
-            outcome=verdict.attempt_outcome,
-            exit_code=exit_code,
-            container_id=container_id,
+            outcome=ended.verdict.attempt_outcome,
+            exit_code=ended.exit_code,
+            container_id=ended.container_id,
             log_tail=capture.tail,
         )
-        decision = self._decide(run, verdict, exit_code=exit_code)
-        if not self._record_end(run.id, number, decision, exit_code=exit_code, result=result):
+        decision = self._decide(run, ended.verdict, exit_code=ended.exit_code)
+        if not self._record_end(run.id, number, decision, exit_code=ended.exit_code, result=ended.result):
             return None  # cancelled meanwhile, or taken over: the other writer won
         return decision
 
@@ -292,15 +306,15 @@ class Executor:
             "lease_expires_at": None,
         }
         message = decision.message
-        if decision.run_state == run_states.RETRYING:
+        if decision.run_state == RunState.RETRYING:
             fields["next_attempt_at"] = utcnow() + dt.timedelta(seconds=decision.delay_seconds)
             message = f"{decision.message}; retrying in {decision.delay_seconds:.1f}s"
         else:
             fields["finished_at"] = utcnow()
             fields["result"] = result
-        if decision.run_state == run_states.SUCCEEDED:
+        if decision.run_state == RunState.SUCCEEDED:
             fields["error_reason"] = fields["error_message"] = None
-        left = run_states.transition(run_id, decision.run_state, reason=decision.reason, message=message, expected_attempt=number, **fields)
+        left = transition(run_id, decision.run_state, reason=decision.reason, message=message, expected_attempt=number, **fields)
         return left is not None
 
     def _persist(self, write, *, what: str):
@@ -318,28 +332,29 @@ class Executor:
                 time.sleep(delay)
                 delay = min(delay * 2, 10)
 
-    def _run_container(
+    def _container_result(
         self, run: Run, processor: Processor | None, number: int, attempt_id: int, capture: OutputCapture, watch: AttemptWatch
-    ):
-        """Return (verdict, container id, exit code, result) for one attempt of `run` (None: its processor is gone)."""
+    ) -> AttemptEnd:
+        """Check the processor and its image, run the container, and say how the attempt ended (no database write
+        but the container id and the log). `processor` None: it is no longer registered."""
         if processor is None:
             missing = NotFound("processor", run.processor)
             capture.note(f"refused: {missing}")
-            return Verdict("failed", run_states.FAILED, "processor_missing", str(missing)), None, None, None
+            return AttemptEnd(Verdict(AttemptOutcome.FAILED, RunState.FAILED, "processor_missing", str(missing)))
         if not processor.enabled:
             # Off the allowlist since the run was accepted (a manifest no longer lists it).
             message = f"processor {processor.name!r} is disabled; its queued runs are refused"
             capture.note(f"refused: {message}")
             log.error("run %s refused: %s", run.id, message)
-            return Verdict("failed", run_states.FAILED, "processor_disabled", message), None, None, None
+            return AttemptEnd(Verdict(AttemptOutcome.FAILED, RunState.FAILED, "processor_disabled", message))
         try:
             image = resolve_pinned_image(self.client, processor.image)
         except ImageRefused as exc:
             capture.note(f"refused: {exc}")
             log.error("run %s refused: %s", run.id, exc)
-            return Verdict("failed", run_states.FAILED, "image_refused", str(exc)), None, None, None
+            return AttemptEnd(Verdict(AttemptOutcome.FAILED, RunState.FAILED, "image_refused", str(exc)))
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            return self._infrastructure_failure(run, capture, exc), None, None, None
+            return AttemptEnd(self._infrastructure_failure(run, capture, exc))
 
         spec = ContainerSpec(
             image_id=image.id,
@@ -374,19 +389,19 @@ class Executor:
                 should_stop=watch,
             )
         except InfrastructureError as exc:
-            return self._infrastructure_failure(run, capture, exc), None, None, None
+            return AttemptEnd(self._infrastructure_failure(run, capture, exc))
         except Exception as exc:
             # A bug must not leave the run "running" forever: record it and move on.
             log.exception("run %s: unexpected error in the container runner", run.id)
-            return self._infrastructure_failure(run, capture, exc), None, None, None
+            return AttemptEnd(self._infrastructure_failure(run, capture, exc))
         verdict = judge(outcome, timeout_seconds=run.timeout_seconds, memory_mb=processor.memory_mb)
         if outcome.stopped and watch.stop_kind == "shutdown":
             # Not the processor's doing: retried like a lost worker.
-            verdict = Verdict(WORKER_LOST, run_states.FAILED, "worker_shutdown", outcome.stopped)
+            verdict = Verdict(AttemptOutcome.WORKER_LOST, RunState.FAILED, "worker_shutdown", outcome.stopped)
         result, problem = capture.result()
         if problem:
             capture.note(problem)
-        return verdict, outcome.container_id, outcome.exit_code, result
+        return AttemptEnd(verdict, outcome.container_id, outcome.exit_code, result)
 
     def _note_container(self, attempt_id: int, container_id: str) -> None:
         """Record the container early, for operators; the attempt's end records it again."""
@@ -398,4 +413,4 @@ class Executor:
     def _infrastructure_failure(self, run: Run, capture: OutputCapture, exc: Exception) -> Verdict:
         capture.note(f"infrastructure error: {exc}")
         log.error("run %s: infrastructure error: %s", run.id, exc)
-        return Verdict(INFRASTRUCTURE_ERROR, run_states.FAILED, INFRASTRUCTURE_ERROR, str(exc))
+        return Verdict(AttemptOutcome.INFRASTRUCTURE_ERROR, RunState.FAILED, AttemptOutcome.INFRASTRUCTURE_ERROR, str(exc))

@@ -21,11 +21,13 @@ from periodiq import PeriodiqMiddleware
 from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
 from actors.periodic import HOUSEKEEPING, period_seconds
+from actors.queues import QueueAdmin
 from settings import Settings
 from storage import runs as run_store
 from storage.database import release_connection
 from storage.models import utcnow
 from storage.retention import delete_runs_ended_before
+from storage.run_states import RunState
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def orphan_reason(attempt_label: str | None, run_view: tuple[str, int, str | Non
     if run_view is None:
         return None
     state, attempts, _owner = run_view
-    if state != "running":
+    if state != RunState.RUNNING:
         return f"its run is {state}"
     if attempt_label != str(attempts):
         return f"its attempt {attempt_label} is over (the run is on attempt {attempts})"
@@ -74,6 +76,7 @@ def _created(container) -> dt.datetime:
 class Housekeeping:
     settings: Settings
     dispatcher: Dispatcher
+    queues: QueueAdmin
     runner: ContainerRunner
     orphan_min_age_seconds: float = ORPHAN_MIN_AGE_SECONDS
 
@@ -113,7 +116,7 @@ class Housekeeping:
 
     def measure_queues(self) -> dict[str, int]:
         """Set the queue-depth gauges of the run queue, its delay queue and its dead-letter queue."""
-        depths = self.dispatcher.queue_depths(self.settings.default_queue)
+        depths = self.queues.depths(self.settings.default_queue)
         for queue, count in depths.items():
             QUEUE_MESSAGES.labels(queue).set(count)
         return depths

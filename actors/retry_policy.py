@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from dramatiq.common import compute_backoff
 
-from actors.outcomes import CANCELLED, FAILED, INFRASTRUCTURE_ERROR, SUCCEEDED, TIMED_OUT, WORKER_LOST, Verdict
-from storage import run_states
+from actors.outcomes import Verdict
+from storage.run_states import AttemptOutcome, RunState
 
 # Attempt outcomes that are the engine's fault, not the processor's: always
 # retried (up to the infrastructure budget), never counted against max_attempts.
-INFRASTRUCTURE_OUTCOMES = frozenset({INFRASTRUCTURE_ERROR, WORKER_LOST})
+INFRASTRUCTURE_OUTCOMES = frozenset({AttemptOutcome.INFRASTRUCTURE_ERROR, AttemptOutcome.WORKER_LOST})
 # Verdict reasons that no retry can fix.
 NEVER_RETRIED_REASONS = frozenset({"image_refused", "processor_missing", "processor_disabled"})
 
@@ -45,7 +45,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Decision:
-    run_state: str  # a terminal state, or RETRYING
+    run_state: RunState  # a terminal state, or RETRYING
     reason: str | None
     message: str | None
     delay_seconds: float = 0.0
@@ -64,9 +64,9 @@ def is_retryable(verdict: Verdict, exit_code: int | None, policy: RetryPolicy) -
     """Would the processor's policy retry this attempt's outcome (attempts allowing)?"""
     if verdict.reason in NEVER_RETRIED_REASONS:
         return False
-    if verdict.attempt_outcome == TIMED_OUT:
+    if verdict.attempt_outcome == AttemptOutcome.TIMED_OUT:
         return policy.retry_on_timeout
-    if verdict.attempt_outcome == FAILED:
+    if verdict.attempt_outcome == AttemptOutcome.FAILED:
         return exit_code is not None and exit_code in policy.retry_on_exit_codes
     return False  # oom_killed, cancelled: the same run would end the same way
 
@@ -86,23 +86,23 @@ def decide(
     that reached the processor; `infrastructure_failures` those (this one
     included) that the engine failed.
     """
-    if verdict.attempt_outcome in (SUCCEEDED, CANCELLED):
+    if verdict.attempt_outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.CANCELLED):
         return Decision(verdict.run_state, verdict.reason, verdict.message)
     if verdict.attempt_outcome in INFRASTRUCTURE_OUTCOMES and verdict.reason not in NEVER_RETRIED_REASONS:
         if infrastructure_failures <= infrastructure_retries:
             delay = backoff_seconds(infrastructure_failures, policy)
-            return Decision(run_states.RETRYING, verdict.reason, verdict.message, delay)
+            return Decision(RunState.RETRYING, verdict.reason, verdict.message, delay)
         return Decision(
-            run_states.DEAD_LETTER,
+            RunState.DEAD_LETTER,
             verdict.reason,
             f"{verdict.message} (infrastructure failures: {infrastructure_failures}, retries allowed: {infrastructure_retries})",
         )
     if not is_retryable(verdict, exit_code, policy):
         return Decision(verdict.run_state, verdict.reason, verdict.message)
     if processor_attempts < policy.max_attempts:
-        return Decision(run_states.RETRYING, verdict.reason, verdict.message, backoff_seconds(processor_attempts, policy))
+        return Decision(RunState.RETRYING, verdict.reason, verdict.message, backoff_seconds(processor_attempts, policy))
     return Decision(
-        run_states.DEAD_LETTER,
+        RunState.DEAD_LETTER,
         verdict.reason,
         f"{verdict.message}; no attempts left ({processor_attempts} of {policy.max_attempts})",
     )

@@ -14,6 +14,7 @@ from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
 from actors.execution import Executor
 from actors.housekeeping import Housekeeping, declare_housekeeping_actors
+from actors.queues import QueueAdmin
 from actors.runs import declare_run_actor
 from actors.shutdown import GracefulShutdown, ignore_duplicate_sigterm
 from settings import Settings, configure_logging, serve_metrics
@@ -37,6 +38,6 @@ executor = Executor(
     shutdown=shutdown,
 )
 run_actor = declare_run_actor(broker, executor, settings.default_queue)
-housekeeping = Housekeeping(settings, Dispatcher(broker, settings.housekeeping_queue), executor.runner)
+housekeeping = Housekeeping(settings, Dispatcher(broker), QueueAdmin(broker), executor.runner)
 housekeeping_actors = declare_housekeeping_actors(broker, housekeeping, settings.housekeeping_queue)
 serve_metrics(settings.worker_metrics_port, "DOCKYARD_WORKER_METRICS_PORT")

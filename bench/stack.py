@@ -116,7 +116,7 @@ class Stack:
         self.db = open_database(self.database_url, pool_size=4)
         migrate(self.db)
         self._register_processors()
-        _, self.api_key = create_key("default", "admin", name="bench")
+        _, self.api_key = create_key("default", "admin", name="bench", actor="bench")
         os.makedirs(self.logs, exist_ok=True)
         return self
 
@@ -149,7 +149,7 @@ class Stack:
             sys.exit(f"bench: {self.manifest} is missing; run infra/processors/build.sh {self.manifest}")
         with open(self.manifest) as fh:
             for spec in yaml.safe_load(fh)["processors"]:
-                put_processor(parse_processor_spec(spec["name"], spec, self.settings))
+                put_processor(parse_processor_spec(spec["name"], spec, self.settings), actor="bench")
 
     @property
     def auth_header(self) -> dict[str, str]:

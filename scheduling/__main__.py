@@ -14,6 +14,7 @@ import sys
 import threading
 
 from actors.dispatch import create_dispatcher
+from actors.periodic import HousekeepingSender
 from scheduling.leader import FIRE_THREADS, Leader
 from scheduling.leadership import leadership_for
 from settings import Settings, configure_logging, serve_metrics
@@ -30,9 +31,14 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
     serve_metrics(settings.scheduler_metrics_port, "DOCKYARD_SCHEDULER_METRICS_PORT")
-    leader = Leader(leadership_for(settings.database_url), create_dispatcher(settings), name=settings.worker_name)
+    dispatcher = create_dispatcher(settings)
+    housekeeping = HousekeepingSender(dispatcher.broker, settings.housekeeping_queue)
+    leader = Leader(leadership_for(settings.database_url), dispatcher, name=settings.worker_name, housekeeping=housekeeping)
     log.info("scheduler %s started; campaigning for leadership", settings.worker_name)
-    leader.run(stop)
+    try:
+        leader.run(stop)
+    finally:
+        dispatcher.close()
     log.info("scheduler %s stopped", settings.worker_name)
     return 0
 

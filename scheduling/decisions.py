@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from storage.schedules import Overlap
+
 # A fire handled this late is on time whatever the catch-up window says: the
 # leader's own jitter, a database blip, or a leader change (which takes a few
 # seconds) must not drop a fire.
@@ -43,10 +45,10 @@ def plan_catchup(due: list[dt.datetime], now: dt.datetime, window_seconds: int) 
 
 def overlap_action(policy: str, has_active_run: bool) -> str:
     """FIRE, SKIP or REPLACE for a fire time, given the schedule's overlap policy."""
-    if not has_active_run or policy == "allow":
+    if not has_active_run or policy == Overlap.ALLOW:
         return FIRE
-    if policy == "forbid":
+    if policy == Overlap.FORBID:
         return SKIP
-    if policy == "replace":
+    if policy == Overlap.REPLACE:
         return REPLACE
     raise ValueError(f"unknown overlap policy {policy!r}")

@@ -14,6 +14,7 @@ import threading
 
 import peewee
 
+from actors.admission import Refusal
 from actors.dispatch import Dispatcher
 from scheduling import metrics
 from scheduling.decisions import ON_TIME_SECONDS, REPLACE, SKIP, plan_catchup
@@ -23,7 +24,7 @@ from storage import schedules as schedule_store
 from storage.cron import fires_between
 from storage.errors import Conflict, NotFound
 from storage.models import Schedule, utcnow
-from storage.processors import get_processor
+from storage.schedules import FireKind
 
 log = logging.getLogger(__name__)
 
@@ -88,29 +89,20 @@ class Firer:
     def _record_skipped(self, schedule: Schedule, times: list[dt.datetime], why: str) -> list[tuple[str, dt.datetime]]:
         first, last = times[0], times[-1]
         span = _iso(first) if first == last else f"{len(times)} fire times from {_iso(first)} to {_iso(last)}"
-        if not schedule_store.record_fire(schedule, first, schedule_store.MISSED, message=f"{span}: {why}", through=last):
+        if not schedule_store.record_fire(schedule, first, FireKind.MISSED, message=f"{span}: {why}", through=last):
             return []
         metrics.SKIPS.labels("missed").inc(len(times))
         log.warning("schedule %s (%s): %s not fired: %s", schedule.name, schedule.id, span, why)
-        return [(schedule_store.MISSED, first)]
+        return [(FireKind.MISSED, first)]
 
     def _fire(self, schedule: Schedule, at: dt.datetime, *, late: bool) -> list[tuple[str, dt.datetime]]:
-        fired = schedule_store.FIRED
+        fired = FireKind.FIRED
         existing = schedule_store.run_of_fire(schedule.id, at)
         if existing is not None:  # fired by another leader (or by us before a crash): just record it
             schedule_store.record_fire(schedule, at, fired, run_id=existing.id, message="already fired")
             return [(fired, at)]
-        try:
-            processor = get_processor(schedule.processor)
-            why = None if processor.enabled else f"processor {schedule.processor!r} is disabled"
-        except NotFound:
-            why = f"processor {schedule.processor!r} is not registered"
-        if why is not None:
-            if schedule_store.record_fire(schedule, at, schedule_store.NOT_FIRED, message=why):
-                metrics.SKIPS.labels("not_fired").inc()
-                log.warning("schedule %s: fire at %s not made: %s", schedule.name, _iso(at), why)
-            return [(schedule_store.NOT_FIRED, at)]
-
+        if refusal := self.dispatcher.refusal(schedule.processor):  # before overlap: replace must not cancel for nothing
+            return self._not_fired(schedule, at, refusal)
         done = []
         # NOTE: a run made for this very fire time (by another leader, since our
         # look above) is not an earlier run to skip for or to replace: the insert
@@ -119,10 +111,10 @@ class Firer:
         action = decide_overlap(schedule.overlap, bool(active))
         if action == SKIP:
             why = f"run {active[0].id} of this schedule has not ended ({active[0].state}); overlap is forbid"
-            if schedule_store.record_fire(schedule, at, schedule_store.SKIPPED_OVERLAP, run_id=active[0].id, message=why):
+            if schedule_store.record_fire(schedule, at, FireKind.SKIPPED_OVERLAP, run_id=active[0].id, message=why):
                 metrics.SKIPS.labels("overlap").inc()
                 log.info("schedule %s: fire at %s skipped: %s", schedule.name, _iso(at), why)
-            return [(schedule_store.SKIPPED_OVERLAP, at)]
+            return [(FireKind.SKIPPED_OVERLAP, at)]
         if action == REPLACE:
             for run in active:
                 why = f"replaced by the fire at {_iso(at)} (overlap is replace)"
@@ -130,19 +122,27 @@ class Firer:
                     run_store.cancel(run.id, why=why)
                 except (Conflict, NotFound):
                     continue  # it ended meanwhile
-                schedule_store.record_fire(schedule, at, schedule_store.REPLACED, run_id=run.id, message=why)
-                done.append((schedule_store.REPLACED, at))
+                schedule_store.record_fire(schedule, at, FireKind.REPLACED, run_id=run.id, message=why)
+                done.append((FireKind.REPLACED, at))
 
         try:
-            run = self.dispatcher.submit(**schedule_store.fire_run_fields(schedule, processor), scheduled_for=at, keep_if_refused=True)
+            run = self.dispatcher.submit(**schedule_store.fire_submission(schedule), scheduled_for=at, keep_if_refused=True)
         except peewee.IntegrityError:
             # NOTE: the fence. Another leader made this fire's run between our look and our insert.
             run = schedule_store.run_of_fire(schedule.id, at)
             if run is None:
                 raise
+        if isinstance(run, Refusal):  # the processor was disabled since the look above
+            return done + self._not_fired(schedule, at, run)
         message = "late, within the catch-up window" if late else None
         if schedule_store.record_fire(schedule, at, fired, run_id=run.id, message=message):
             metrics.FIRES.labels("catchup" if late else "cron").inc()
             log.info("schedule %s fired run %s for %s%s", schedule.name, run.id, _iso(at), " (late)" if late else "")
         done.append((fired, at))
         return done
+
+    def _not_fired(self, schedule: Schedule, at: dt.datetime, refusal: Refusal) -> list[tuple[str, dt.datetime]]:
+        if schedule_store.record_fire(schedule, at, FireKind.NOT_FIRED, message=refusal.message):
+            metrics.SKIPS.labels("not_fired").inc()
+            log.warning("schedule %s: fire at %s not made: %s", schedule.name, _iso(at), refusal.message)
+        return [(FireKind.NOT_FIRED, at)]

@@ -11,10 +11,10 @@ import datetime as dt
 import logging
 
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.triggers.cron import CronTrigger
 
-from actors.dispatch import Dispatcher
+from actors.periodic import HousekeepingSender
 from scheduling import metrics
+from scheduling.cron_jobs import ScheduleTrigger
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +22,18 @@ log = logging.getLogger(__name__)
 SEND_GRACE_SECONDS = 30
 
 
-def add_housekeeping_timers(scheduler: BaseScheduler, dispatcher: Dispatcher) -> list[str]:
-    """One APScheduler job per housekeeping actor, on its periodiq spec in UTC; return the job ids."""
+def add_housekeeping_timers(scheduler: BaseScheduler, sender: HousekeepingSender) -> list[str]:
+    """One APScheduler job per housekeeping actor, on its cron spec in UTC; return the job ids.
+
+    The spec is read as schedules' cron is (storage/cron.py: day of week 0 is
+    Sunday), not as APScheduler's from_crontab reads it (0 is Monday).
+    """
     ids = []
-    for name, expression in dispatcher.housekeeping_schedule().items():
+    for name, expression in sender.schedule().items():
         job = scheduler.add_job(
             send_housekeeping,
-            trigger=CronTrigger.from_crontab(expression, timezone=dt.UTC),
-            args=[dispatcher, name],
+            trigger=ScheduleTrigger(expression, "UTC"),
+            args=[sender, name],
             id=f"housekeeping:{name}",
             name=f"housekeeping {name}",
             replace_existing=True,
@@ -40,11 +44,11 @@ def add_housekeeping_timers(scheduler: BaseScheduler, dispatcher: Dispatcher) ->
     return ids
 
 
-def send_housekeeping(dispatcher: Dispatcher, name: str, now: dt.datetime | None = None) -> None:
+def send_housekeeping(sender: HousekeepingSender, name: str, now: dt.datetime | None = None) -> None:
     """Send one housekeeping message, stamped with the minute it is for."""
     scheduled_at = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0)
     try:
-        dispatcher.send_housekeeping(name, scheduled_at)
+        sender.send(name, scheduled_at)
     except Exception as exc:  # the broker is away or refusing: the next period sends again
         log.warning("could not send housekeeping %s: %s; the next period will", name, exc)
         return

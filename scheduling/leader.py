@@ -18,6 +18,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from actors.dispatch import Dispatcher
+from actors.periodic import HousekeepingSender
 from scheduling import metrics
 from scheduling.cron_jobs import CronJobs
 from scheduling.firing import Firer
@@ -45,7 +46,7 @@ class Leader:
         name: str,
         sync_seconds: float = SYNC_SECONDS,
         campaign_seconds: float = CAMPAIGN_SECONDS,
-        housekeeping: bool = True,
+        housekeeping: HousekeepingSender | None = None,
     ):
         self.leadership = leadership
         self.dispatcher = dispatcher
@@ -92,8 +93,8 @@ class Leader:
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         jobs = CronJobs(scheduler, self._fire)
-        if self.housekeeping:
-            add_housekeeping_timers(scheduler, self.dispatcher)
+        if self.housekeeping is not None:
+            add_housekeeping_timers(scheduler, self.housekeeping)
         scheduler.start()
         try:
             while not stop.is_set():

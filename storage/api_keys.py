@@ -14,14 +14,26 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 
+from storage import audit
 from storage.database import database
 from storage.errors import InvalidSpec, NotFound, StorageError
 from storage.models import ApiKey, Tenant, utcnow
 
 PREFIX = "dky"
-SCOPES = ("runs:read", "runs:write", "schedules:write", "processors:write", "admin")
-ADMIN = "admin"
+
+
+class Scope(StrEnum):
+    """What an API key lets its caller do; ADMIN is every scope, and reads the audit log."""
+
+    RUNS_READ = "runs:read"
+    RUNS_WRITE = "runs:write"
+    SCHEDULES_WRITE = "schedules:write"
+    PROCESSORS_WRITE = "processors:write"
+    ADMIN = "admin"
+
+
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KEY_RE = re.compile(rf"^{PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")
 
@@ -47,7 +59,7 @@ class Caller:
     rate_burst: int | None = None
 
     def allows(self, scope: str) -> bool:
-        return ADMIN in self.scopes or scope in self.scopes
+        return Scope.ADMIN in self.scopes or scope in self.scopes
 
 
 def _digest(secret: str) -> str:
@@ -60,10 +72,10 @@ def parse_scopes(value) -> list[str]:
     if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
         raise InvalidSpec([("scopes", "must be a list of scope names")])
     scopes = sorted({s.strip() for s in items if s.strip()})
-    unknown = [s for s in scopes if s not in SCOPES]
+    unknown = [s for s in scopes if s not in list(Scope)]
     if unknown or not scopes:
         what = f"unknown {', '.join(map(repr, unknown))}" if unknown else "none given"
-        raise InvalidSpec([("scopes", f"{what}; choose from {', '.join(SCOPES)}")])
+        raise InvalidSpec([("scopes", f"{what}; choose from {', '.join(Scope)}")])
     return scopes
 
 
@@ -73,10 +85,28 @@ def check_tenant(tenant_id) -> str:
     return tenant_id
 
 
+def _iso(when: dt.datetime | None) -> str | None:
+    return f"{when:%Y-%m-%dT%H:%M:%SZ}" if when else None
+
+
 def create_key(
-    tenant_id: str, scopes, *, name: str | None = None, expires_at: dt.datetime | None = None, now: dt.datetime | None = None
+    tenant_id: str,
+    scopes,
+    *,
+    actor: str,
+    name: str | None = None,
+    expires_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Make a key for a tenant (made too if new); return the row and the key itself, which is not kept."""
+    """Make a key for a tenant (made too if new), audited as `actor`; return the row and the key itself, which is not kept."""
+    with audit.change(actor, "key.create", "", tenant_id=tenant_id) as entry:
+        row, key = _insert_key(tenant_id, scopes, name=name, expires_at=expires_at, now=now)
+        entry.target = row.id
+        entry.detail = {"scopes": row.scopes, "name": row.name, "expires_at": _iso(row.expires_at)}
+    return row, key
+
+
+def _insert_key(tenant_id: str, scopes, *, name: str | None, expires_at: dt.datetime | None, now: dt.datetime | None) -> tuple[ApiKey, str]:
     check_tenant(tenant_id)
     scopes = parse_scopes(scopes)
     now = now or utcnow()
@@ -133,20 +163,27 @@ def get_key(key_id: str) -> ApiKey:
     return row
 
 
-def revoke_key(key_id: str, now: dt.datetime | None = None) -> ApiKey:
-    """Revoke a key (again is harmless); NotFound if there is no such key."""
-    get_key(key_id)
-    ApiKey.update(revoked_at=now or utcnow()).where((ApiKey.id == key_id) & ApiKey.revoked_at.is_null()).execute()
+def revoke_key(key_id: str, *, actor: str, now: dt.datetime | None = None) -> ApiKey:
+    """Revoke a key, audited as `actor` (again is harmless, and not recorded); NotFound if there is no such key."""
+    key = get_key(key_id)
+    with audit.change(actor, "key.revoke", key_id, tenant_id=key.tenant_id) as entry:
+        entry.skip = not _revoke(key_id, now or utcnow())
     return get_key(key_id)
 
 
-def rotate_key(key_id: str, now: dt.datetime | None = None) -> tuple[ApiKey, str]:
-    """Replace a key by a new one with the same tenant, scopes, name and expiry; the old one is revoked."""
+def _revoke(key_id: str, now: dt.datetime) -> bool:
+    return ApiKey.update(revoked_at=now).where((ApiKey.id == key_id) & ApiKey.revoked_at.is_null()).execute() == 1
+
+
+def rotate_key(key_id: str, *, actor: str, now: dt.datetime | None = None) -> tuple[ApiKey, str]:
+    """Replace a key by a new one with the same tenant, scopes, name and expiry, audited as `actor`; the old one is revoked."""
     now = now or utcnow()
-    with database.atomic():
+    old = get_key(key_id)
+    with audit.change(actor, "key.rotate", key_id, tenant_id=old.tenant_id) as entry:
         old = get_key(key_id)
         if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
             raise InvalidSpec([("key", f"API key {key_id} is revoked or expired; create a new one")])
-        new = create_key(old.tenant_id, old.scopes, name=old.name, expires_at=old.expires_at, now=now)
-        revoke_key(key_id, now)
-    return new
+        new, secret = _insert_key(old.tenant_id, old.scopes, name=old.name, expires_at=old.expires_at, now=now)
+        _revoke(key_id, now)
+        entry.detail = {"replaced_by": new.id}
+    return new, secret

@@ -105,8 +105,9 @@ def list_events(
 REDACTED = ("env", "payload")
 
 
-def redacted(detail: dict) -> dict:
-    return {k: "(changed)" if k in REDACTED else v for k, v in detail.items()}
+def redacted(detail: dict, mark: str = "(changed)") -> dict:
+    """`detail` with the value of each field that may hold secrets replaced by `mark`."""
+    return {k: mark if k in REDACTED and v is not None else v for k, v in detail.items()}
 
 
 def differences(before: dict, after: dict) -> dict[str, list]:

@@ -33,6 +33,9 @@ class PostgresPool(PooledPostgresqlDatabase):
     A connection returned less than PING_AFTER_IDLE_SECONDS ago was working
     then; if the server went away since, its first query fails, psycopg2
     marks it closed, and the pool discards it when it comes back.
+
+    NOTE: these overrides are of private methods of peewee's pool; the
+    peewee version is pinned to one minor release in pyproject.toml for them.
     """
 
     def __init__(self, *args, **kwargs):

@@ -23,4 +23,8 @@ class InvalidSpec(StorageError):
 
 
 class Conflict(StorageError):
-    """The request contradicts what is stored (e.g. an idempotency key reused with another body)."""
+    """The request contradicts what is stored (a name taken, a run already ended); `errors` may name the field."""
+
+    def __init__(self, message: str, errors: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.errors = errors

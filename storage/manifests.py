@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 import yaml
 
 from settings import Settings
-from storage import audit
 from storage.database import database, is_postgres
 from storage.errors import InvalidSpec
-from storage.models import Processor, utcnow
-from storage.processors import list_processors, parse_processor_spec, put_processor, spec_differences
+from storage.processors import disable_processor, list_processors, parse_processor_spec, put_processor, spec_differences
 
 ADD, CHANGE, DISABLE, KEEP = "add", "change", "disable", "keep"
 APPLY_LOCK_KEY = 0x646F636B6D616E69  # "dockmani": applies of manifests take turns on Postgres
@@ -150,21 +148,16 @@ def apply(changes: list[Change], actor: str) -> None:
     processors changed since it was shown (another apply, a PUT), nothing
     is written and ManifestError says so.
     """
-    now = utcnow()
     with database.atomic():
         if is_postgres(database.obj):
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (APPLY_LOCK_KEY,))  # one apply at a time
         if _outline(plan([c.spec for c in changes if c.spec is not None])) != _outline(changes):
             raise ManifestError([(None, "the registered processors changed since this diff was made; nothing written, run apply again")])
         for change in changes:
-            if change.verb == KEEP:
-                continue
-            detail = {k: list(v) for k, v in change.differences.items()} if change.verb != ADD else {"image": change.image}
-            with audit.change(actor, f"processor.{change.verb}", change.name, detail=audit.redacted(detail)):
-                if change.verb == DISABLE:
-                    Processor.update(enabled=False, updated_at=now).where(Processor.name == change.name).execute()
-                else:
-                    put_processor(change.spec)
+            if change.verb == DISABLE:
+                disable_processor(change.name, actor=actor)
+            elif change.verb != KEEP:
+                put_processor(change.spec, actor=actor)
 
 
 def _outline(changes: list[Change]) -> list[tuple]:

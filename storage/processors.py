@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+from enum import StrEnum
 from typing import Any
 
 from settings import Settings
+from storage import audit
 from storage.caching import AgeCache
-from storage.database import database
 from storage.errors import InvalidSpec, NotFound
 from storage.models import Processor, utcnow
 
@@ -16,8 +17,15 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # repo@sha256:<64 hex> from a registry, or a local image id sha256:<64 hex>
 PINNED_IMAGE_RE = re.compile(r"^(?:[a-z0-9][a-z0-9._:/-]*@)?sha256:[0-9a-f]{64}$")
-# "host" is deliberately absent: a processor never shares the worker's network stack.
-NETWORKS = ("none", "bridge")
+
+
+class Network(StrEnum):
+    """A processor's container network. "host" is deliberately absent: a processor never shares the worker's network stack."""
+
+    NONE = "none"
+    BRIDGE = "bridge"
+
+
 SPEC_FIELDS = {
     "image",
     "command",
@@ -112,8 +120,8 @@ def parse_processor_spec(name: str, body: Any, settings: Settings) -> dict:
         errors.append(("resources.pids", "must be an integer from 1 to 32768"))
 
     network = body.get("network", "none")
-    if network not in NETWORKS:
-        errors.append(("network", f"must be one of {', '.join(NETWORKS)}"))
+    if network not in list(Network):
+        errors.append(("network", f"must be one of {', '.join(Network)}"))
 
     env = body.get("env") or {}
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
@@ -198,15 +206,30 @@ def _retry_errors(retry: dict, settings: Settings) -> list[tuple[str, str]]:
     return errors
 
 
-def put_processor(fields: dict) -> tuple[Processor, bool]:
-    """Create or replace a processor; return it and whether it was created."""
-    now = utcnow()
-    with database.atomic():
-        existing = Processor.get_or_none(Processor.name == fields["name"])
-        if existing is None:
-            return Processor.create(**fields, created_at=now, updated_at=now), True
-        Processor.update(**fields, updated_at=now).where(Processor.name == fields["name"]).execute()
-    return Processor.get_by_id(fields["name"]), False
+def put_processor(fields: dict, *, actor: str) -> tuple[Processor, bool]:
+    """Create or replace a processor (fields from parse_processor_spec), audited as `actor`; return it and
+    whether it was created. Recorded as processor.add, or processor.change naming what differs (nothing
+    if nothing does)."""
+    name = fields["name"]
+    with audit.change(actor, "processor.change", name) as entry:
+        current = Processor.get_or_none(Processor.name == name)
+        now = utcnow()
+        if current is None:
+            processor = Processor.create(**fields, created_at=now, updated_at=now)
+            entry.action, entry.detail = "processor.add", {"image": processor.image}
+            return processor, True
+        entry.detail = audit.redacted({k: list(v) for k, v in spec_differences(current, fields).items()})
+        entry.skip = not entry.detail
+        Processor.update(**fields, updated_at=now).where(Processor.name == name).execute()
+    return Processor.get_by_id(name), False
+
+
+def disable_processor(name: str, *, actor: str) -> bool:
+    """Stop a processor taking new runs (its history stays), audited as `actor`; False if it was not enabled."""
+    with audit.change(actor, "processor.disable", name, detail={"enabled": [True, False]}) as entry:
+        changed = Processor.update(enabled=False, updated_at=utcnow()).where((Processor.name == name) & Processor.enabled).execute()
+        entry.skip = changed == 0
+    return changed == 1
 
 
 def spec_differences(current: Processor, spec: dict) -> dict[str, tuple]:

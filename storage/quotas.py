@@ -14,11 +14,12 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from storage import run_states
+from storage import audit
 from storage.caching import AgeCache
 from storage.database import database, is_postgres
 from storage.errors import InvalidSpec, NotFound
 from storage.models import Run, Tenant
+from storage.run_states import RunState, transition
 
 # A tenant's quota as read at most this long ago (changes reach workers within it).
 TENANT_QUOTA_MAX_AGE_SECONDS = 5.0
@@ -40,7 +41,7 @@ class Quota:
 
     def running(self) -> int:
         column = Run.tenant_id if self.kind == TENANT else Run.processor
-        return Run.select().where((Run.state == run_states.RUNNING) & (column == self.name)).count()
+        return Run.select().where((Run.state == RunState.RUNNING) & (column == self.name)).count()
 
 
 class OverQuota(Exception):
@@ -51,16 +52,16 @@ class OverQuota(Exception):
         super().__init__(f"{quota.kind} {quota.name!r} has {running} run(s) running, its quota is {quota.limit}")
 
 
-def claim(run_id: str, quotas: list[Quota], *, wait_until: dt.datetime | None = None, **transition) -> str | None:
+def claim(run_id: str, quotas: list[Quota], *, wait_until: dt.datetime | None = None, **changes) -> RunState | None:
     """Move a queued run to running if every quota has room: run_states.transition's answer, or OverQuota.
 
-    `transition` holds the transition's keyword arguments (fence, lease...).
+    `changes` are the transition's keyword arguments (fence, lease...).
     Over a quota, the run stays queued with `next_attempt_at` = `wait_until`,
     when its handed-back message is due: if that message is lost, the outbox
     publishes the run again once it is long overdue, as for a retry.
     """
     if not quotas:
-        return run_states.transition(run_id, run_states.RUNNING, **transition)
+        return transition(run_id, RunState.RUNNING, **changes)
     with database.atomic():
         if is_postgres(database.obj):
             # Sorted: two claims taking the same two locks take them in one order.
@@ -72,11 +73,11 @@ def claim(run_id: str, quotas: list[Quota], *, wait_until: dt.datetime | None = 
             running = quota.running()
             if running >= quota.limit:
                 over = OverQuota(quota, running)
-                waiting = (Run.id == run_id) & (Run.state == run_states.QUEUED)
+                waiting = (Run.id == run_id) & (Run.state == RunState.QUEUED)
                 Run.update(next_attempt_at=wait_until).where(waiting).execute()
                 break
         else:
-            return run_states.transition(run_id, run_states.RUNNING, **transition)
+            return transition(run_id, RunState.RUNNING, **changes)
     raise over
 
 
@@ -102,10 +103,15 @@ class QuotaBook:
         return self.default_tenant_limit if override is None else override
 
 
-def set_tenant_quota(tenant_id: str, max_running: int | None) -> Tenant:
-    """Override a tenant's concurrency quota (None: back to the settings' default; 0: no quota)."""
+def set_tenant_quota(tenant_id: str, max_running: int | None, *, actor: str) -> Tenant:
+    """Override a tenant's concurrency quota (None: back to the settings' default; 0: no quota), audited as `actor`."""
     if max_running is not None and max_running < 0:
         raise InvalidSpec([("max_running", "must be 0 (no quota) or more")])
-    if Tenant.update(max_running=max_running).where(Tenant.id == tenant_id).execute() != 1:
-        raise NotFound("tenant", tenant_id)
+    with audit.change(actor, "tenant.set_quota", tenant_id, tenant_id=tenant_id) as entry:
+        before = Tenant.get_or_none(Tenant.id == tenant_id)
+        if before is None:
+            raise NotFound("tenant", tenant_id)
+        Tenant.update(max_running=max_running).where(Tenant.id == tenant_id).execute()
+        entry.detail = {"max_running": [before.max_running, max_running]}
+        entry.skip = before.max_running == max_running
     return Tenant.get_by_id(tenant_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from storage import audit
 from storage.database import database, is_postgres
 from storage.errors import InvalidSpec, NotFound
 from storage.models import RateBucket, Tenant, utcnow
@@ -54,15 +55,23 @@ def take_token(tenant_id: str, rate_per_second: float, burst: int, now: dt.datet
     return 0.0
 
 
-def set_rate_limit(tenant_id: str, rate_per_second: float | None, burst: int | None) -> Tenant:
-    """Override a tenant's limit (None: back to the settings' default; rate 0: unlimited)."""
+def set_rate_limit(tenant_id: str, rate_per_second: float | None, burst: int | None, *, actor: str) -> Tenant:
+    """Override a tenant's limit (None: back to the settings' default; rate 0: unlimited), audited as `actor`."""
     if rate_per_second is not None and rate_per_second < 0:
         raise InvalidSpec([("rate_per_second", "must be 0 (unlimited) or more")])
     if burst is not None and burst < 1:
         raise InvalidSpec([("burst", "must be 1 or more")])
-    if Tenant.update(rate_per_second=rate_per_second, rate_burst=burst).where(Tenant.id == tenant_id).execute() != 1:
-        raise NotFound("tenant", tenant_id)
-    RateBucket.delete().where(RateBucket.tenant_id == tenant_id).execute()  # a new limit starts full
+    with audit.change(actor, "tenant.set_limit", tenant_id, tenant_id=tenant_id) as entry:
+        before = Tenant.get_or_none(Tenant.id == tenant_id)
+        if before is None:
+            raise NotFound("tenant", tenant_id)
+        Tenant.update(rate_per_second=rate_per_second, rate_burst=burst).where(Tenant.id == tenant_id).execute()
+        RateBucket.delete().where(RateBucket.tenant_id == tenant_id).execute()  # a new limit starts full
+        entry.detail = audit.differences(
+            {"rate_per_second": before.rate_per_second, "burst": before.rate_burst},
+            {"rate_per_second": rate_per_second, "burst": burst},
+        )
+        entry.skip = not entry.detail
     return Tenant.get_by_id(tenant_id)
 
 

@@ -3,41 +3,50 @@
 from __future__ import annotations
 
 import functools
+from enum import StrEnum
 
 from storage.database import database, is_postgres
 from storage.models import Run, RunEvent, utcnow
 
-QUEUED = "queued"
-RUNNING = "running"
-RETRYING = "retrying"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-TIMED_OUT = "timed_out"
-DEAD_LETTER = "dead_letter"
-CANCELLED = "cancelled"
 
-STATES = (
-    QUEUED,
-    RUNNING,
-    RETRYING,
-    SUCCEEDED,
-    FAILED,
-    TIMED_OUT,
-    DEAD_LETTER,
-    CANCELLED,
-)
-TERMINAL = frozenset({SUCCEEDED, FAILED, TIMED_OUT, DEAD_LETTER, CANCELLED})
+class RunState(StrEnum):
+    """Where a run is in its life; see docs/architecture.md for the diagram."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    DEAD_LETTER = "dead_letter"
+    CANCELLED = "cancelled"
+
+
+class AttemptOutcome(StrEnum):
+    """How one attempt (one container) ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    OOM_KILLED = "oom_killed"
+    CANCELLED = "cancelled"
+    # The engine's fault, not the processor's (see actors.retry_policy).
+    INFRASTRUCTURE_ERROR = "infrastructure_error"
+    WORKER_LOST = "worker_lost"
+
+
+TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.TIMED_OUT, RunState.DEAD_LETTER, RunState.CANCELLED})
 
 # target state -> the states it may be entered from
-ALLOWED_SOURCES: dict[str, frozenset[str]] = {
-    RUNNING: frozenset({QUEUED}),
-    RETRYING: frozenset({RUNNING}),
-    QUEUED: frozenset({RETRYING}),
-    SUCCEEDED: frozenset({RUNNING}),
-    FAILED: frozenset({RUNNING}),
-    TIMED_OUT: frozenset({RUNNING}),
-    DEAD_LETTER: frozenset({RUNNING, RETRYING}),
-    CANCELLED: frozenset({QUEUED, RETRYING, RUNNING}),
+ALLOWED_SOURCES: dict[RunState, frozenset[RunState]] = {
+    RunState.RUNNING: frozenset({RunState.QUEUED}),
+    RunState.RETRYING: frozenset({RunState.RUNNING}),
+    RunState.QUEUED: frozenset({RunState.RETRYING}),
+    RunState.SUCCEEDED: frozenset({RunState.RUNNING}),
+    RunState.FAILED: frozenset({RunState.RUNNING}),
+    RunState.TIMED_OUT: frozenset({RunState.RUNNING}),
+    RunState.DEAD_LETTER: frozenset({RunState.RUNNING, RunState.RETRYING}),
+    RunState.CANCELLED: frozenset({RunState.QUEUED, RunState.RETRYING, RunState.RUNNING}),
 }
 
 # Columns a transition may set together with the state.
@@ -61,7 +70,7 @@ class IllegalTransition(ValueError):
     """A transition the state machine never allows (a programming error)."""
 
 
-def can_transition(from_state: str, to_state: str) -> bool:
+def can_transition(from_state: str, to_state: RunState) -> bool:
     return from_state in ALLOWED_SOURCES.get(to_state, ())
 
 
@@ -79,7 +88,7 @@ def _postgres_insert_sql() -> str:
 def insert_queued(**fields) -> Run:
     """Insert a new queued run and its creation event, together or not at all."""
     now = utcnow()
-    run = Run(state=QUEUED, created_at=now, updated_at=now, **fields)
+    run = Run(state=RunState.QUEUED, created_at=now, updated_at=now, **fields)
     if is_postgres(database.obj):
         # NOTE: the submit hot path. Peewee builds this SQL once instead of
         # per request: that costs ten times the round trip on a 2-core host.
@@ -88,19 +97,19 @@ def insert_queued(**fields) -> Run:
     else:
         with database.atomic():
             Run.insert(run.__data__).execute()
-            RunEvent.insert(run=run.id, from_state=None, to_state=QUEUED, at=now).execute()
+            RunEvent.insert(run=run.id, from_state=None, to_state=RunState.QUEUED, at=now).execute()
     return run
 
 
 def transition(
     run_id: str,
-    to_state: str,
+    to_state: RunState,
     *,
     reason: str | None = None,
     message: str | None = None,
     expected_attempt: int | None = None,
     **fields,
-) -> str | None:
+) -> RunState | None:
     """Move a run to `to_state` if its current state allows it; return the state it left, or None.
 
     A compare-and-set: the UPDATE names the state it read, so of two writers
@@ -134,7 +143,7 @@ def transition(
             message=message,
             at=now,
         )
-    return current
+    return RunState(current)
 
 
 def is_terminal(state: str) -> bool:

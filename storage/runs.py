@@ -10,13 +10,23 @@ import datetime as dt
 import functools
 import operator
 import uuid
+from enum import StrEnum
 
 from storage.database import database
 from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
-from storage.run_states import CANCELLED, DEAD_LETTER, QUEUED, RETRYING, RUNNING, TERMINAL, insert_queued, transition
+from storage.run_states import TERMINAL, AttemptOutcome, RunState, insert_queued, transition
 
-PRIORITIES = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+
+class Priority(StrEnum):
+    """A run's place in its queue, lowest first (the broker's message priority follows this order)."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
 MAX_PAGE = 200
 
 
@@ -40,7 +50,7 @@ def mark_published(run_ids: list[str]) -> int:
 def withdraw_unpublished(run_id: str) -> bool:
     """Delete a run whose publish was refused, if it is still untouched; True if deleted."""
     with database.atomic():
-        still_fresh = Run.select().where((Run.id == run_id) & (Run.state == QUEUED) & Run.published_at.is_null())
+        still_fresh = Run.select().where((Run.id == run_id) & (Run.state == RunState.QUEUED) & Run.published_at.is_null())
         if not still_fresh.exists():
             return False
         RunEvent.delete().where(RunEvent.run == run_id).execute()
@@ -60,13 +70,13 @@ def runs_to_republish(
     conditions = []
     if unpublished_grace is not None:
         since = now - dt.timedelta(seconds=unpublished_grace)
-        conditions.append((Run.state == QUEUED) & Run.published_at.is_null() & (Run.created_at < since))
+        conditions.append((Run.state == RunState.QUEUED) & Run.published_at.is_null() & (Run.created_at < since))
     if lease_grace is not None:
-        conditions.append((Run.state == RUNNING) & (Run.lease_expires_at < now - dt.timedelta(seconds=lease_grace)))
+        conditions.append((Run.state == RunState.RUNNING) & (Run.lease_expires_at < now - dt.timedelta(seconds=lease_grace)))
     if retry_grace is not None:
         # retrying, or queued and handed back to wait for a concurrency quota (storage.quotas)
         overdue = Run.next_attempt_at < now - dt.timedelta(seconds=retry_grace)
-        conditions.append(Run.state.in_((RETRYING, QUEUED)) & overdue)
+        conditions.append(Run.state.in_((RunState.RETRYING, RunState.QUEUED)) & overdue)
     if not conditions:
         return []
     return list(Run.select().where(functools.reduce(operator.or_, conditions)).order_by(Run.created_at).limit(limit))
@@ -74,7 +84,7 @@ def runs_to_republish(
 
 def dead_lettered_runs(*, processor: str | None = None, since: dt.datetime | None = None, limit: int = 1000) -> list[Run]:
     """Runs that ended dead_letter, newest first."""
-    query = Run.select().where(Run.state == DEAD_LETTER)
+    query = Run.select().where(Run.state == RunState.DEAD_LETTER)
     if processor:
         query = query.where(Run.processor == processor)
     if since:
@@ -103,7 +113,7 @@ def cancel(run_id: str, tenant_id: str | None = None, why: str = "cancelled by r
         if run.state in TERMINAL:
             raise Conflict(f"run {run_id} has already ended ({run.state})")
         left = transition(
-            run_id, CANCELLED, reason="cancelled", message=why, finished_at=utcnow(), error_reason="cancelled", error_message=why
+            run_id, RunState.CANCELLED, reason="cancelled", message=why, finished_at=utcnow(), error_reason="cancelled", error_message=why
         )
         if left is not None:
             return get_run(run_id)
@@ -207,7 +217,7 @@ def finish_attempt(
 def end_lost_attempt(run_id: str, number: int, message: str) -> bool:
     """Mark attempt `number` of a run as worker_lost if nobody ended it; True if it was open."""
     return (
-        RunAttempt.update(outcome="worker_lost", finished_at=utcnow(), log_tail=message)
+        RunAttempt.update(outcome=AttemptOutcome.WORKER_LOST, finished_at=utcnow(), log_tail=message)
         .where((RunAttempt.run == run_id) & (RunAttempt.number == number) & RunAttempt.finished_at.is_null())
         .execute()
         == 1
@@ -231,7 +241,7 @@ def renew_lease(run_id: str, number: int, owner: str, until: dt.datetime) -> boo
     """Extend a running attempt's lease if `owner` still holds it; False if the run moved on."""
     return (
         Run.update(lease_expires_at=until)
-        .where((Run.id == run_id) & (Run.state == RUNNING) & (Run.attempts == number) & (Run.lease_owner == owner))
+        .where((Run.id == run_id) & (Run.state == RunState.RUNNING) & (Run.attempts == number) & (Run.lease_owner == owner))
         .execute()
         == 1
     )

@@ -6,21 +6,21 @@ import datetime as dt
 import json
 import re
 import uuid
+from enum import StrEnum
 from typing import Any
 
 import peewee
 
 from settings import Settings
+from storage import audit
 from storage.cron import CronError, next_fire_after, shortest_interval
 from storage.database import database
-from storage.errors import InvalidSpec, NotFound
+from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.models import Processor, Run, Schedule, ScheduleEvent, utcnow
-from storage.processors import run_fields
 from storage.run_states import TERMINAL
-from storage.runs import PRIORITIES
+from storage.runs import Priority
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-OVERLAPS = ("allow", "forbid", "replace")
 MAX_CATCHUP_WINDOW_SECONDS = 7 * 86_400
 SPEC_DEFAULTS: dict[str, Any] = {
     "timezone": "UTC",
@@ -32,15 +32,28 @@ SPEC_DEFAULTS: dict[str, Any] = {
 }
 SPEC_FIELDS = {"name", "cron", "processor", *SPEC_DEFAULTS}
 
-# What a fire time came to (schedule_events.kind).
-FIRED = "fired"
-TRIGGERED = "triggered"
-SKIPPED_OVERLAP = "skipped_overlap"
-REPLACED = "replaced"
-MISSED = "missed"
-NOT_FIRED = "not_fired"  # the processor was missing or disabled at the fire time
+
+class Overlap(StrEnum):
+    """What a fire does while an earlier run of its schedule has not ended (as Kubernetes CronJob's concurrencyPolicy)."""
+
+    ALLOW = "allow"  # fire anyway
+    FORBID = "forbid"  # skip this fire
+    REPLACE = "replace"  # cancel the earlier run, then fire
+
+
+class FireKind(StrEnum):
+    """What a fire time came to (schedule_events.kind)."""
+
+    FIRED = "fired"
+    TRIGGERED = "triggered"  # by hand (POST .../trigger)
+    SKIPPED_OVERLAP = "skipped_overlap"
+    REPLACED = "replaced"  # an earlier run cancelled by this fire (overlap replace)
+    MISSED = "missed"
+    NOT_FIRED = "not_fired"  # the processor was missing or disabled at the fire time
+
+
 # The outcomes of a cron fire time: each is recorded once and moves next_fire_at past it.
-CRON_OUTCOMES = (FIRED, SKIPPED_OVERLAP, MISSED, NOT_FIRED)
+CRON_OUTCOMES = frozenset({FireKind.FIRED, FireKind.SKIPPED_OVERLAP, FireKind.MISSED, FireKind.NOT_FIRED})
 
 
 def parse_schedule_spec(body: Any, settings: Settings, *, current: dict | None = None, now: dt.datetime | None = None) -> dict:
@@ -58,10 +71,10 @@ def parse_schedule_spec(body: Any, settings: Settings, *, current: dict | None =
     processor = spec.get("processor")
     if processor is not None and (not isinstance(processor, str) or Processor.get_or_none(Processor.name == processor) is None):
         errors.append(("processor", f"no processor named {processor!r} is registered"))
-    if not isinstance(spec["priority"], str) or spec["priority"] not in PRIORITIES:
-        errors.append(("priority", f"must be one of {', '.join(PRIORITIES)}"))
-    if spec["overlap"] not in OVERLAPS:
-        errors.append(("overlap", f"must be one of {', '.join(OVERLAPS)}"))
+    if not isinstance(spec["priority"], str) or spec["priority"] not in list(Priority):
+        errors.append(("priority", f"must be one of {', '.join(Priority)}"))
+    if spec["overlap"] not in list(Overlap):
+        errors.append(("overlap", f"must be one of {', '.join(Overlap)}"))
     window = spec["catchup_window_seconds"]
     if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= MAX_CATCHUP_WINDOW_SECONDS:
         errors.append(("catchup_window_seconds", f"must be an integer from 0 to {MAX_CATCHUP_WINDOW_SECONDS}"))
@@ -102,23 +115,53 @@ def _next_fire(fields: dict, now: dt.datetime, previous: dt.datetime | None) -> 
     return next_fire_after(fields["cron"], fields["timezone"], now, previous)
 
 
-def create_schedule(fields: dict, tenant_id: str | None = None, now: dt.datetime | None = None) -> Schedule:
-    """Store a new schedule (fields from parse_schedule_spec); raises peewee.IntegrityError on a taken name."""
-    now = now or utcnow()
-    return Schedule.create(
-        id=uuid.uuid4().hex,
-        tenant_id=tenant_id,
-        next_fire_at=_next_fire(fields, now, None),
-        created_at=now,
-        updated_at=now,
-        **fields,
-    )
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a schedule named {name!r} exists", errors=[("name", "already used")])
 
 
-def update_schedule(schedule: Schedule, fields: dict, now: dt.datetime | None = None) -> Schedule:
-    """Replace a schedule's spec. A new cron, zone or pause state computes the next fire again from
-    now; other changes keep it, so a fire time already due is still fired (or caught up)."""
+def create_schedule(fields: dict, tenant_id: str | None = None, *, actor: str, now: dt.datetime | None = None) -> Schedule:
+    """Store a new schedule (fields from parse_schedule_spec), audited as `actor`; Conflict if its name is taken."""
     now = now or utcnow()
+    try:
+        with audit.change(actor, "schedule.create", "", tenant_id=tenant_id, detail=audit.redacted(fields, mark="(set)")) as entry:
+            schedule = Schedule.create(
+                id=uuid.uuid4().hex,
+                tenant_id=tenant_id,
+                next_fire_at=_next_fire(fields, now, None),
+                created_at=now,
+                updated_at=now,
+                **fields,
+            )
+            entry.target = schedule.id
+    except peewee.IntegrityError:
+        raise _name_taken(fields["name"]) from None
+    return schedule
+
+
+def update_schedule(schedule: Schedule, fields: dict, *, actor: str, now: dt.datetime | None = None) -> Schedule:
+    """Replace a schedule's spec, audited as `actor` (schedule.change naming what differs; nothing if nothing does).
+
+    A new cron, zone or pause state computes the next fire again from now;
+    other changes keep it, so a fire time already due is still fired (or caught up).
+    """
+    differences = audit.redacted(audit.differences(spec_of(schedule), fields))
+    try:
+        with audit.change(actor, "schedule.change", schedule.id, tenant_id=schedule.tenant_id, detail=differences) as entry:
+            entry.skip = not differences
+            return _store_spec(schedule, fields, now or utcnow())
+    except peewee.IntegrityError:
+        raise _name_taken(fields["name"]) from None
+
+
+def set_paused(schedule: Schedule, paused: bool, *, actor: str, now: dt.datetime | None = None) -> Schedule:
+    """Pause or resume a schedule, audited as `actor` (schedule.pause or schedule.resume; nothing if it already was)."""
+    action = "schedule.pause" if paused else "schedule.resume"
+    with audit.change(actor, action, schedule.id, tenant_id=schedule.tenant_id, detail={"name": schedule.name}) as entry:
+        entry.skip = schedule.paused == paused
+        return _store_spec(schedule, {**spec_of(schedule), "paused": paused}, now or utcnow())
+
+
+def _store_spec(schedule: Schedule, fields: dict, now: dt.datetime) -> Schedule:
     changes = {**fields, "updated_at": now}
     timing = ("cron", "timezone", "paused")
     if any(fields[k] != getattr(schedule, k) for k in timing) or schedule.next_fire_at is None:
@@ -148,8 +191,9 @@ def list_schedules(tenant_id: str | None = None) -> list[Schedule]:
     return list(query.order_by(Schedule.name, Schedule.id))
 
 
-def delete_schedule(schedule: Schedule) -> None:
-    with database.atomic():
+def delete_schedule(schedule: Schedule, *, actor: str) -> None:
+    """Delete a schedule and its fire records (its runs stay), audited as `actor`."""
+    with audit.change(actor, "schedule.delete", schedule.id, tenant_id=schedule.tenant_id, detail={"name": schedule.name}):
         ScheduleEvent.delete().where(ScheduleEvent.schedule == schedule.id).execute()
         Schedule.delete().where(Schedule.id == schedule.id).execute()
 
@@ -157,7 +201,7 @@ def delete_schedule(schedule: Schedule) -> None:
 def record_fire(
     schedule: Schedule,
     scheduled_for: dt.datetime,
-    kind: str,
+    kind: FireKind,
     *,
     run_id: str | None = None,
     message: str | None = None,
@@ -180,7 +224,7 @@ def record_fire(
                 ScheduleEvent.create(schedule=schedule.id, scheduled_for=scheduled_for, kind=kind, run_id=run_id, message=message, at=now)
         except peewee.IntegrityError:
             recorded = False
-        if kind in (FIRED, TRIGGERED):
+        if kind in (FireKind.FIRED, FireKind.TRIGGERED):
             Schedule.update(last_fired_at=scheduled_for).where(
                 (Schedule.id == schedule.id) & (Schedule.last_fired_at.is_null() | (Schedule.last_fired_at < scheduled_for))
             ).execute()
@@ -194,10 +238,10 @@ def record_fire(
     return recorded
 
 
-def fire_run_fields(schedule: Schedule, processor: Processor) -> dict:
-    """What a run fired (or triggered) by `schedule` is made of, but its `scheduled_for`."""
+def fire_submission(schedule: Schedule) -> dict:
+    """What a run fired (or triggered) by `schedule` is asked for (Dispatcher.submit's arguments), but its `scheduled_for`."""
     return {
-        **run_fields(processor),
+        "processor": schedule.processor,
         "tenant_id": schedule.tenant_id,
         "priority": schedule.priority,
         "payload": schedule.payload,

@@ -55,7 +55,7 @@ def key_headers(tenant: str = "default", scopes: str = "admin") -> dict[str, str
     """Authorization headers with a new API key of `tenant` (made in the current database)."""
     from storage.api_keys import create_key
 
-    _, key = create_key(tenant, scopes, name="test")
+    _, key = create_key(tenant, scopes, name="test", actor="test")
     return {"Authorization": f"Bearer {key}"}
 
 

@@ -12,6 +12,7 @@ from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, ScheduleEvent
 from storage.processors import put_processor
 from storage.quotas import PROCESSOR, TENANT, OverQuota, Quota, QuotaBook, claim, set_tenant_quota
 from storage.retention import delete_runs_ended_before
+from storage.run_states import RunState
 from storage.schedules import create_schedule
 
 PIN = "127.0.0.1:5000/dockyard/echo@sha256:" + "a" * 64
@@ -33,7 +34,8 @@ def make_processor(name="echo"):
             "concurrency": None,
             "retry": {},
             "enabled": True,
-        }
+        },
+        actor="test",
     )
 
 
@@ -52,7 +54,7 @@ def check_second_writer_loses(db, rounds=10):
     make_processor()
     for _ in range(rounds):
         run = make_run()
-        assert run_states.transition(run.id, run_states.RUNNING) == "queued"
+        assert run_states.transition(run.id, RunState.RUNNING) == "queued"
         barrier = threading.Barrier(2)
         results = {}
 
@@ -61,7 +63,7 @@ def check_second_writer_loses(db, rounds=10):
             results[target] = run_states.transition(run_id, target, finished_at=None)
             db.close()
 
-        threads = [threading.Thread(target=write, args=(t,)) for t in (run_states.CANCELLED, run_states.SUCCEEDED)]
+        threads = [threading.Thread(target=write, args=(t,)) for t in (RunState.CANCELLED, RunState.SUCCEEDED)]
         for t in threads:
             t.start()
         for t in threads:
@@ -77,10 +79,10 @@ def check_second_writer_loses(db, rounds=10):
 def check_illegal_transition_is_refused(db):
     make_processor()
     run = make_run()
-    assert run_states.transition(run.id, run_states.SUCCEEDED) is None
+    assert run_states.transition(run.id, RunState.SUCCEEDED) is None
     assert run_store.get_run(run.id).state == "queued"
-    assert run_states.transition(run.id, run_states.CANCELLED) == "queued"
-    assert run_states.transition(run.id, run_states.RUNNING) is None
+    assert run_states.transition(run.id, RunState.CANCELLED) == "queued"
+    assert run_states.transition(run.id, RunState.RUNNING) is None
     events = [(e.from_state, e.to_state) for e in run_store.list_events(run.id)]
     assert events == [(None, "queued"), ("queued", "cancelled")]
 
@@ -114,18 +116,18 @@ def check_created_run_reads_back_with_its_event(db):
     stored = run_store.get_run(run.id)
     for field in ("id", "processor", "queue", "state", "priority", "payload", "labels", "timeout_seconds", "max_attempts", "attempts"):
         assert getattr(stored, field) == getattr(run, field), field
-    assert stored.state == run_states.QUEUED and stored.published_at is None
+    assert stored.state == RunState.QUEUED and stored.published_at is None
     assert abs((stored.created_at - run.created_at).total_seconds()) < 0.001
     events = list(RunEvent.select().where(RunEvent.run == run.id))
-    assert [(e.from_state, e.to_state) for e in events] == [(None, run_states.QUEUED)]
+    assert [(e.from_state, e.to_state) for e in events] == [(None, RunState.QUEUED)]
 
 
 def _end(run, ended):
-    run_states.transition(run.id, run_states.RUNNING, attempts=1, started_at=ended)
+    run_states.transition(run.id, RunState.RUNNING, attempts=1, started_at=ended)
     attempt = run_store.start_attempt(run.id, 1, "w")
     run_store.finish_attempt(attempt.id, outcome="succeeded", exit_code=0, container_id=None, log_tail="")
     run_store.append_log(run.id, 1, "hello\n")
-    run_states.transition(run.id, run_states.SUCCEEDED, finished_at=ended)
+    run_states.transition(run.id, RunState.SUCCEEDED, finished_at=ended)
 
 
 def check_retention_deletes_old_runs_with_all_their_rows(db):
@@ -137,7 +139,7 @@ def check_retention_deletes_old_runs_with_all_their_rows(db):
     recent, still_queued = make_run(), make_run()
     _end(recent, now - dt.timedelta(days=1))
     fields = {"name": "s", "cron": "0 * * * *", "timezone": "UTC", "processor": "echo", "payload": {}, "priority": "normal"}
-    schedule = create_schedule({**fields, "overlap": "allow", "catchup_window_seconds": 0, "paused": False})
+    schedule = create_schedule({**fields, "overlap": "allow", "catchup_window_seconds": 0, "paused": False}, actor="test")
     for days in (40, 1):
         ScheduleEvent.create(
             schedule=schedule.id, scheduled_for=now - dt.timedelta(days=days), kind="fired", at=now - dt.timedelta(days=days)
@@ -175,10 +177,10 @@ def check_quota_admits_no_more_than_its_limit_when_claims_race(db, rounds=4, rac
         for t in threads:
             t.join()
         assert sorted(outcomes) == ["queued", "queued", "tenant", "tenant", "tenant", "tenant"], outcomes
-        assert Run.select().where((Run.tenant_id == f"t{round_}") & (Run.state == run_states.RUNNING)).count() == 2
+        assert Run.select().where((Run.tenant_id == f"t{round_}") & (Run.state == RunState.RUNNING)).count() == 2
         # the processor's quota (3) fills with the next tenant's runs
-        for r in Run.select().where(Run.state == run_states.RUNNING):
-            run_states.transition(r.id, run_states.SUCCEEDED)
+        for r in Run.select().where(Run.state == RunState.RUNNING):
+            run_states.transition(r.id, RunState.SUCCEEDED)
     other = [make_run(tenant_id="other") for _ in range(4)]
     processor_only = [Quota(PROCESSOR, "echo", 3)]
     assert [claim(r.id, processor_only) for r in other[:3]] == ["queued"] * 3
@@ -192,11 +194,11 @@ def check_quota_admits_no_more_than_its_limit_when_claims_race(db, rounds=4, rac
 def check_tenant_quota_override_and_default(db):
     Tenant.create(id="acme")
     Tenant.create(id="plain")
-    set_tenant_quota("acme", 5)
+    set_tenant_quota("acme", 5, actor="test")
     book = QuotaBook(default_tenant_limit=2, max_age_seconds=0)
     assert book.for_run(Run(tenant_id="acme", processor="echo"), None) == [Quota(TENANT, "acme", 5)]
     assert book.for_run(Run(tenant_id="plain", processor="echo"), 4) == [Quota(TENANT, "plain", 2), Quota(PROCESSOR, "echo", 4)]
-    set_tenant_quota("acme", 0)  # none for this tenant, whatever the default
+    set_tenant_quota("acme", 0, actor="test")  # none for this tenant, whatever the default
     assert book.for_run(Run(tenant_id="acme", processor="echo"), None) == []
     assert QuotaBook(default_tenant_limit=0).for_run(Run(tenant_id="plain", processor="echo"), None) == []
 

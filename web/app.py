@@ -6,8 +6,9 @@ import falcon
 import peewee
 
 from actors.dispatch import Dispatcher
+from actors.queues import QueueAdmin
 from settings import Settings
-from storage.processors import ProcessorCache
+from storage.database import database
 from web.audit import AuditResource
 from web.auth import Authentication, KeyCache
 from web.connections import DatabaseConnection
@@ -35,18 +36,21 @@ from web.schedules import (
 
 
 def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
-    # One cache per app: a PUT through this app is seen by its submits at once.
-    processors = ProcessorCache()
+    """The API over `db` (which storage.database.open_database must have opened: storage reads and writes
+    through the database it opened last) and `dispatcher`, which makes runs and holds the processor cache
+    that a PUT through this app clears at once."""
+    if database.obj is not db:
+        raise ValueError("create_app: db is not the database storage is bound to; open it with storage.database.open_database")
     app = falcon.App(
         middleware=[DatabaseConnection(db), Authentication(KeyCache()), RefuseNul(), SubmissionRateLimit(settings)],
     )
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
     app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(db, dispatcher))
+    app.add_route("/readyz", ReadyResource(db, QueueAdmin(dispatcher.broker)))
     app.add_route("/metrics", MetricsResource())
     app.add_route("/openapi.json", OpenApiResource())
-    app.add_route("/v1/runs", RunsResource(settings, dispatcher, processors))
+    app.add_route("/v1/runs", RunsResource(settings, dispatcher))
     app.add_route("/v1/runs/{run_id}", RunResource())
     app.add_route("/v1/runs/{run_id}/attempts", RunAttemptsResource())
     app.add_route("/v1/runs/{run_id}/events", RunEventsResource())
@@ -59,6 +63,6 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     app.add_route("/v1/schedules/{schedule_id}/resume", SchedulePauseResource(paused=False))
     app.add_route("/v1/schedules/{schedule_id}/trigger", ScheduleTriggerResource(dispatcher))
     app.add_route("/v1/processors", ProcessorsResource())
-    app.add_route("/v1/processors/{name}", ProcessorResource(settings, processors))
+    app.add_route("/v1/processors/{name}", ProcessorResource(settings, dispatcher.processors))
     app.add_route("/v1/audit", AuditResource())
     return app

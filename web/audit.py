@@ -5,12 +5,13 @@ from __future__ import annotations
 import falcon
 
 from storage import audit
+from storage.api_keys import Scope
 from web.errors import invalid
 from web.representations import audit_json
 
 
 class AuditResource:
-    scopes = {"GET": "admin"}
+    scopes = {"GET": Scope.ADMIN}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         limit = req.get_param_as_int("limit", default=50)

@@ -8,6 +8,7 @@ import logging
 import falcon
 import peewee
 
+from actors.admission import Refusal, RefusalKind
 from actors.dispatch import QueueUnavailable
 from storage.errors import Conflict, InvalidSpec, NotFound
 
@@ -38,6 +39,19 @@ def invalid(errors: list[tuple[str, str]], status=falcon.HTTP_422) -> Problem:
     return Problem(status, "Invalid request", detail, errors=errors)
 
 
+REFUSAL_STATUS = {
+    RefusalKind.NOT_FOUND: (falcon.HTTP_404, "Not found"),
+    RefusalKind.CONFLICT: (falcon.HTTP_409, "Conflict"),
+    RefusalKind.INVALID: (falcon.HTTP_422, "Invalid request"),
+}
+
+
+def refused(refusal: Refusal) -> Problem:
+    """The problem an admission rule's Refusal is answered with."""
+    status, title = REFUSAL_STATUS[refusal.kind]
+    return Problem(status, title, f"{refusal.field}: {refusal.message}", errors=[(refusal.field, refusal.message)])
+
+
 def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     body = {
         "type": "about:blank",
@@ -62,7 +76,7 @@ def install_error_handlers(app: falcon.App) -> None:
         raise invalid(exc.errors)
 
     def conflict(req, resp, exc: Conflict, params):
-        raise Problem(falcon.HTTP_409, "Conflict", str(exc))
+        raise Problem(falcon.HTTP_409, "Conflict", str(exc), errors=exc.errors)
 
     def queue_unavailable(req, resp, exc: QueueUnavailable, params):
         raise Problem(

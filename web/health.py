@@ -6,7 +6,7 @@ import falcon
 import peewee
 import prometheus_client
 
-from actors.dispatch import Dispatcher
+from actors.queues import QueueAdmin
 
 
 class HealthResource:
@@ -15,9 +15,9 @@ class HealthResource:
 
 
 class ReadyResource:
-    def __init__(self, db: peewee.Database, dispatcher: Dispatcher):
+    def __init__(self, db: peewee.Database, queues: QueueAdmin):
         self.db = db
-        self.dispatcher = dispatcher
+        self.queues = queues
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         down = []
@@ -25,7 +25,7 @@ class ReadyResource:
             self.db.execute_sql("SELECT 1")
         except peewee.PeeweeException:
             down.append("database")
-        if not self.dispatcher.broker_ready():
+        if not self.queues.broker_ready():
             down.append("broker")
         if down:
             resp.status = falcon.HTTP_503

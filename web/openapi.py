@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from storage.run_states import STATES
-from storage.runs import PRIORITIES
+from storage.run_states import RunState
+from storage.runs import Priority
 
 
 def _json(schema: dict) -> dict:
@@ -40,8 +40,8 @@ def build_document() -> dict:
         "properties": {
             "id": {"type": "string"},
             "processor": {"type": "string"},
-            "state": {"type": "string", "enum": list(STATES)},
-            "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "state": {"type": "string", "enum": list(RunState)},
+            "priority": {"type": "string", "enum": list(Priority)},
             "payload": {},
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
             "attempts": {"type": "integer"},
@@ -73,7 +73,7 @@ def build_document() -> dict:
             "payload": {},
             "priority": {
                 "type": "string",
-                "enum": list(PRIORITIES),
+                "enum": list(Priority),
                 "default": "normal",
             },
             "timeout_seconds": {"type": "integer", "minimum": 1},
@@ -131,7 +131,7 @@ def build_document() -> dict:
         "required": ["to_state", "at"],
         "properties": {
             "from_state": {"type": ["string", "null"]},
-            "to_state": {"type": "string", "enum": list(STATES)},
+            "to_state": {"type": "string", "enum": list(RunState)},
             "reason": {"type": ["string", "null"]},
             "message": {"type": ["string", "null"]},
             "at": TIMESTAMP,
@@ -165,7 +165,7 @@ def build_document() -> dict:
             "timezone": {"type": "string", "description": "IANA time zone", "default": "UTC"},
             "processor": {"type": "string"},
             "payload": {},
-            "priority": {"type": "string", "enum": list(PRIORITIES), "default": "normal"},
+            "priority": {"type": "string", "enum": list(Priority), "default": "normal"},
             "overlap": {"type": "string", "enum": ["allow", "forbid", "replace"], "default": "allow"},
             "catchup_window_seconds": {"type": "integer", "minimum": 0, "default": 300},
             "paused": {"type": "boolean", "default": False},
@@ -259,7 +259,7 @@ def build_document() -> dict:
                         {
                             "name": "state",
                             "in": "query",
-                            "schema": {"type": "string", "enum": list(STATES)},
+                            "schema": {"type": "string", "enum": list(RunState)},
                         },
                         {
                             "name": "processor",

@@ -9,13 +9,13 @@ import time
 import falcon
 import peewee
 
+from actors.admission import Refusal
 from actors.dispatch import Dispatcher
 from settings import Settings
-from storage import run_states
 from storage import runs as run_store
-from storage.errors import NotFound
-from storage.processors import ProcessorCache, get_processor, run_fields
-from web.errors import Problem, invalid
+from storage.api_keys import Scope
+from storage.run_states import RunState, is_terminal
+from web.errors import Problem, invalid, refused
 from web.representations import attempt_json, event_json, run_json
 from web.requests import payload_body_limit, read_json_body
 
@@ -44,8 +44,8 @@ def parse_submission(body, settings: Settings) -> dict:
     if not isinstance(processor, str) or not processor:
         errors.append(("processor", "required: the name of a registered processor"))
     priority = body.get("priority", "normal")
-    if not isinstance(priority, str) or priority not in run_store.PRIORITIES:
-        errors.append(("priority", f"must be one of {', '.join(run_store.PRIORITIES)}"))
+    if not isinstance(priority, str) or priority not in list(run_store.Priority):
+        errors.append(("priority", f"must be one of {', '.join(run_store.Priority)}"))
     timeout = body.get("timeout_seconds")
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1):
         errors.append(("timeout_seconds", "must be a positive integer"))
@@ -79,13 +79,12 @@ def parse_submission(body, settings: Settings) -> dict:
 
 
 class RunsResource:
-    scopes = {"GET": "runs:read", "POST": "runs:write"}
+    scopes = {"GET": Scope.RUNS_READ, "POST": Scope.RUNS_WRITE}
     rate_limited = {"POST"}
 
-    def __init__(self, settings: Settings, dispatcher: Dispatcher, processors: ProcessorCache):
+    def __init__(self, settings: Settings, dispatcher: Dispatcher):
         self.settings = settings
         self.dispatcher = dispatcher
-        self.processors = processors
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         key = idempotency_key(req)
@@ -96,28 +95,16 @@ class RunsResource:
             request_hash = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
             if existing := run_store.find_by_idempotency_key(req.context.tenant_id, key):
                 return self._repeat(resp, existing, request_hash)
-        processor = self.processors.get(fields["processor"])
-        if not processor.enabled:
-            raise invalid([("processor", f"{processor.name!r} is disabled")])
-        timeout = fields["timeout_seconds"] or processor.timeout_seconds
-        if timeout > processor.timeout_seconds:
-            raise invalid([("timeout_seconds", f"must be at most the processor's {processor.timeout_seconds}")])
         try:
-            run = self.dispatcher.submit(
-                **run_fields(processor, timeout),
-                tenant_id=req.context.tenant_id,
-                priority=fields["priority"],
-                payload=fields["payload"],
-                labels=fields["labels"],
-                idempotency_key=key,
-                request_hash=request_hash,
-            )
+            run = self.dispatcher.submit(**fields, tenant_id=req.context.tenant_id, idempotency_key=key, request_hash=request_hash)
         except peewee.IntegrityError:
             # The same key, concurrently: the unique index let one request in.
             existing = run_store.find_by_idempotency_key(req.context.tenant_id, key) if key is not None else None
             if existing is None:
                 raise
             return self._repeat(resp, existing, request_hash)
+        if isinstance(run, Refusal):
+            raise refused(run)
         resp.status = falcon.HTTP_201
         resp.location = f"/v1/runs/{run.id}"
         resp.media = run_json(run)
@@ -137,8 +124,8 @@ class RunsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         state = req.get_param("state")
-        if state is not None and state not in run_states.STATES:
-            raise invalid([("state", f"must be one of {', '.join(run_states.STATES)}")])
+        if state is not None and state not in list(RunState):
+            raise invalid([("state", f"must be one of {', '.join(RunState)}")])
         limit = req.get_param_as_int("limit", default=50)
         if not 1 <= limit <= run_store.MAX_PAGE:
             raise invalid([("limit", f"must be from 1 to {run_store.MAX_PAGE}")])
@@ -161,14 +148,14 @@ class RunsResource:
 
 
 class RunResource:
-    scopes = {"GET": "runs:read"}
+    scopes = {"GET": Scope.RUNS_READ}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         resp.media = run_json(run_store.get_run(run_id, req.context.tenant_id))
 
 
 class RunAttemptsResource:
-    scopes = {"GET": "runs:read"}
+    scopes = {"GET": Scope.RUNS_READ}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         run_store.get_run(run_id, req.context.tenant_id)
@@ -176,7 +163,7 @@ class RunAttemptsResource:
 
 
 class RunEventsResource:
-    scopes = {"GET": "runs:read"}
+    scopes = {"GET": Scope.RUNS_READ}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         run_store.get_run(run_id, req.context.tenant_id)
@@ -184,7 +171,7 @@ class RunEventsResource:
 
 
 class RunLogsResource:
-    scopes = {"GET": "runs:read"}
+    scopes = {"GET": Scope.RUNS_READ}
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -194,7 +181,7 @@ class RunLogsResource:
         attempt = req.get_param_as_int("attempt", min_value=1)
         follow = req.get_param_as_bool("follow", default=False)
         resp.content_type = falcon.MEDIA_TEXT
-        if not follow or run_states.is_terminal(run.state):
+        if not follow or is_terminal(run.state):
             resp.text, _ = run_store.read_logs(run_id, attempt)
             return
         resp.stream = self._follow(
@@ -211,7 +198,7 @@ class RunLogsResource:
             if text:
                 yield text.encode()
             state = run_store.get_run(run_id).state
-            if run_states.is_terminal(state):
+            if is_terminal(state):
                 text, last = run_store.read_logs(run_id, attempt, after_id=last)
                 if text:
                     yield text.encode()
@@ -222,7 +209,7 @@ class RunLogsResource:
 
 
 class RunCancelResource:
-    scopes = {"POST": "runs:write"}
+    scopes = {"POST": Scope.RUNS_WRITE}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         resp.status = falcon.HTTP_202
@@ -230,27 +217,17 @@ class RunCancelResource:
 
 
 class RunReplayResource:
-    scopes = {"POST": "runs:write"}
+    scopes = {"POST": Scope.RUNS_WRITE}
     rate_limited = {"POST"}
 
     def __init__(self, dispatcher: Dispatcher):
         self.dispatcher = dispatcher
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        original = run_store.get_run(run_id, req.context.tenant_id)
-        if not run_states.is_terminal(original.state) or original.state == run_states.SUCCEEDED:
-            raise Problem(
-                falcon.HTTP_409,
-                "Not replayable",
-                f"run {run_id} is {original.state}: only a run that ended other than succeeded can be replayed",
-            )
-        try:
-            enabled = get_processor(original.processor).enabled
-        except NotFound:
-            enabled = False
-        if not enabled and run_store.find_replay(original.id) is None:  # a replay made before is still returned
-            raise invalid([("processor", f"{original.processor!r} is disabled or no longer registered; the replay would be refused")])
-        replay, created = self.dispatcher.replay(original)
+        replayed = self.dispatcher.replay(run_store.get_run(run_id, req.context.tenant_id))
+        if isinstance(replayed, Refusal):
+            raise refused(replayed)
+        replay, created = replayed
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/v1/runs/{replay.id}"
         resp.media = run_json(replay)

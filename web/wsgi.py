@@ -7,7 +7,10 @@ from settings import Settings, configure_logging
 from storage.database import open_database
 from web.app import create_app
 
+PROCESSOR_CACHE_SECONDS = 1.0
+
 settings = Settings.from_env()
 configure_logging(settings)
 db = open_database(settings.database_url, pool_size=settings.database_pool_size)
-app = create_app(settings, db=db, dispatcher=create_dispatcher(settings))
+# Processors are read at most 1 s ago on the submit path (a PUT through this process: at once).
+app = create_app(settings, db=db, dispatcher=create_dispatcher(settings, processor_cache_seconds=PROCESSOR_CACHE_SECONDS))

@@ -69,7 +69,7 @@ def _serve(db):
     broker = StubBroker()
     broker.declare_queue("runs")
     app = create_app(Settings(worker_name="fuzz", rate_limit_per_second=0), db=db, dispatcher=Dispatcher(broker))
-    _, key = create_key("default", "admin")
+    _, key = create_key("default", "admin", actor="test")
     client = falcon.testing.TestClient(app, headers={"Authorization": f"Bearer {key}"})
     client.simulate_post("/v1/schedules", json={"name": "nightly", "cron": "0 3 * * *", "processor": "echo"})
     client.simulate_post("/v1/runs", json={"processor": "echo"})

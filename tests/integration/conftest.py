@@ -93,7 +93,7 @@ class Stack:
     db: object = None
 
     def register(self, name: str, spec: dict) -> None:
-        put_processor(parse_processor_spec(name, spec, self.settings))
+        put_processor(parse_processor_spec(name, spec, self.settings), actor="test")
 
     def submit(self, processor: str, payload=None, **fields) -> dict:
         resp = self.client.simulate_post("/v1/runs", json={"processor": processor, "payload": payload or {}, **fields})
@@ -130,9 +130,10 @@ def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetc
         # NOTE: what `dramatiq_queue_prefetch` does for the CLI worker.
         worker.queue_prefetch = prefetch
         worker.start()
+        dispatcher = Dispatcher(broker)
         stack = Stack(
             settings,
-            falcon.testing.TestClient(create_app(settings, db=db, dispatcher=Dispatcher(broker)), headers=key_headers()),
+            falcon.testing.TestClient(create_app(settings, db=db, dispatcher=dispatcher), headers=key_headers()),
             broker,
             docker_client,
             db,
@@ -142,6 +143,7 @@ def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetc
         try:
             yield stack
         finally:
+            dispatcher.close()
             worker.stop()
             broker.close()
             delete_queues(broker_url, settings.default_queue)

@@ -18,11 +18,13 @@ import pytest
 import requests
 
 from actors.broker import create_broker
-from actors.dispatch import Dispatcher, QueueMismatch, run_message
+from actors.dispatch import Dispatcher, run_message
+from actors.queues import QueueAdmin, QueueMismatch
 from storage import run_states
 from storage import runs as run_store
 from storage.models import Run, RunAttempt, utcnow
-from storage.processors import parse_processor_spec, put_processor
+from storage.processors import disable_processor, parse_processor_spec, put_processor
+from storage.run_states import RunState
 from tests.conftest import key_headers, required_env, unique, wait_until
 from tests.integration.conftest import delete_queues
 from web.app import create_app
@@ -160,7 +162,7 @@ def running_under(stack, processor: str, payload: dict, owner: str, lease_until:
         labels={},
         timeout_seconds=30,
     )
-    run_states.transition(run.id, run_states.RUNNING, attempts=1, started_at=utcnow(), lease_owner=owner, lease_expires_at=lease_until)
+    run_states.transition(run.id, RunState.RUNNING, attempts=1, started_at=utcnow(), lease_owner=owner, lease_expires_at=lease_until)
     run_store.start_attempt(run.id, 1, owner)
     return run
 
@@ -197,7 +199,7 @@ def test_a_full_queue_answers_503_and_leaves_no_run(stack, sample_processors):
     broker = create_broker(settings)
     client = falcon.testing.TestClient(create_app(settings, db=stack.db, dispatcher=Dispatcher(broker)), headers=key_headers())
     spec = {k: v for k, v in sample_processors["echo"].items() if k != "name"}
-    put_processor(parse_processor_spec("echo-full", spec, settings))
+    put_processor(parse_processor_spec("echo-full", spec, settings), actor="test")
     try:
         accepted = [client.simulate_post("/v1/runs", json={"processor": "echo-full"}) for _ in range(3)]
         assert [r.status_code for r in accepted] == [201] * 3
@@ -319,22 +321,42 @@ def test_dlq_commands_list_peek_replay_and_purge(stack, sample_processors):
     assert dockyard(stack, "dlq", "replay").returncode == 2  # neither ids nor --all
 
 
+def test_the_cli_refuses_to_replay_what_the_api_refuses(stack, sample_processors):
+    """Both replay through the dispatcher's admission rules: a dead-lettered run of a processor disabled since is
+    refused by `dockyard dlq replay` as the API refuses it (422), and its dead letter stays."""
+    name = flaky(stack, sample_processors, "refused_replay", max_attempts=1)
+    run = stack.wait_state(stack.submit(name, {"exit_code": 75})["id"], timeout=60)
+    assert run["state"] == "dead_letter"
+    queue = stack.settings.default_queue
+    wait_until(lambda: any(m["args"] == [run["id"]] for m in dead_letters(queue)), timeout=10, what="the dead letter")
+    disable_processor(name, actor="test")
+
+    api = stack.client.simulate_post(f"/v1/runs/{run['id']}/replay")
+    assert api.status_code == 422 and [e["field"] for e in api.json["errors"]] == ["processor"], api.text
+    cli = dockyard(stack, "dlq", "replay", run["id"])
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    assert f"run {run['id']} not replayed: processor: processor {name!r} is disabled" in cli.stderr
+    assert "replayed 0 run(s); removed 0 dead letter(s)" in cli.stdout
+    assert Run.select().where(Run.replay_of == run["id"]).count() == 0
+    assert any(m["args"] == [run["id"]] for m in dead_letters(queue))
+
+
 def test_a_queue_with_other_arguments_is_replaced_only_if_empty(stack):
     name = unique("old_queue")
-    dispatcher = Dispatcher(stack.broker)
+    queues = QueueAdmin(stack.broker)
     connection = pika.BlockingConnection(pika.URLParameters(stack.settings.broker_url))
     channel = connection.channel()
     channel.queue_declare(name, durable=True)  # as an older version declared it: no priorities, no limit
     try:
         channel.basic_publish("", name, b"{}")
         with pytest.raises(QueueMismatch, match="holds 1 message"):
-            dispatcher.ensure_queue(name, recreate_if_empty=True)
+            queues.ensure(name, recreate_if_empty=True)
         channel = connection.channel()
         channel.queue_purge(name)
         with pytest.raises(QueueMismatch, match="inequivalent arg"):
-            dispatcher.ensure_queue(name)
-        assert dispatcher.ensure_queue(name, recreate_if_empty=True) == "recreated"
-        assert dispatcher.ensure_queue(name) == "ok"
+            queues.ensure(name)
+        assert queues.ensure(name, recreate_if_empty=True) == "recreated"
+        assert queues.ensure(name) == "ok"
     finally:
         connection.channel().queue_delete(name)
         connection.close()

@@ -60,7 +60,7 @@ def submit_and_finish(stack, processor: str, count: int, seconds: int, headers) 
 def test_tenant_quota_two_runs_five_sleeps_two_at_a_time(wide_stack):
     tenant = unique("quota")
     headers = key_headers(tenant)
-    set_tenant_quota(tenant, 2)
+    set_tenant_quota(tenant, 2, actor="test")
     runs = submit_and_finish(wide_stack, "sleep", 5, seconds=2, headers=headers)
     assert [r["state"] for r in runs] == ["succeeded"] * 5, runs  # waited, none failed
     assert all(r["attempts"] == 1 for r in runs)  # a wait is not an attempt

@@ -11,11 +11,12 @@ import psycopg2
 from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
 from actors.housekeeping import Housekeeping
+from actors.queues import QueueAdmin
 from scheduling.firing import Firer
 from scheduling.leadership import PostgresLeadership
-from storage import run_states
 from storage import runs as run_store
 from storage.models import Run, utcnow
+from storage.run_states import RunState
 from tests.conftest import unique, wait_until
 
 SEC = dt.timedelta(seconds=1)
@@ -146,7 +147,7 @@ def make_ghost(stack) -> Run:
         tenant_id="default",
         processor="echo",
         queue=stack.settings.default_queue,
-        state=run_states.RUNNING,
+        state=RunState.RUNNING,
         priority="normal",
         payload={"ghost": 1},
         labels={},
@@ -163,7 +164,9 @@ def make_ghost(stack) -> Run:
 
 
 def housekeeping(stack) -> Housekeeping:
-    return Housekeeping(stack.settings, Dispatcher(stack.broker), ContainerRunner(stack.docker), orphan_min_age_seconds=0)
+    return Housekeeping(
+        stack.settings, Dispatcher(stack.broker), QueueAdmin(stack.broker), ContainerRunner(stack.docker), orphan_min_age_seconds=0
+    )
 
 
 def test_the_lease_reaper_gets_a_dead_workers_run_taken_over_and_retried(stack):

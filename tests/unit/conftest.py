@@ -20,7 +20,9 @@ def broker():
 
 @pytest.fixture
 def dispatcher(broker):
-    return Dispatcher(broker)
+    dispatcher = Dispatcher(broker)
+    yield dispatcher
+    dispatcher.close()
 
 
 @pytest.fixture

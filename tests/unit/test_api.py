@@ -340,3 +340,12 @@ def test_a_body_that_is_not_utf_8_is_400(client, raw):
     resp = client.simulate_post("/v1/runs", body=raw, headers={"Content-Type": "application/json"})
     assert_problem(resp, 400)
     assert "not UTF-8" in resp.json["detail"]
+
+
+def test_closing_the_dispatcher_writes_pending_marks_and_stops_their_thread(client, dispatcher):
+    run_id = submit(client, {"processor": "echo"}).json["id"]
+    thread = dispatcher.marks._thread
+    assert thread is not None and thread.is_alive()
+    dispatcher.close()
+    assert not thread.is_alive()
+    assert Run.get_by_id(run_id).published_at is not None

@@ -20,7 +20,7 @@ def refusal(token) -> str:
 
 
 def test_a_key_is_shown_once_and_stored_only_hashed(sqlite_db):
-    row, key = create_key("acme", "runs:read,runs:write", name="ci")
+    row, key = create_key("acme", "runs:read,runs:write", name="ci", actor="test")
     assert key.startswith(f"dky_{row.id}_") and len(key) == 4 + 12 + 1 + 43
     stored = ApiKey.get_by_id(row.id)
     assert key.split("_", 2)[2] not in (stored.secret_sha256, stored.name) and len(stored.secret_sha256) == 64
@@ -31,19 +31,19 @@ def test_a_key_is_shown_once_and_stored_only_hashed(sqlite_db):
 
 
 def test_refusals_say_why(sqlite_db):
-    row, key = create_key("acme", "admin")
+    row, key = create_key("acme", "admin", actor="test")
     assert refusal(None) == "missing"
     assert refusal("Basic abc") == "malformed"
     assert refusal(key[:-1] + ("A" if key[-1] != "A" else "B")) == "unknown"  # right id, wrong secret
     assert refusal(f"dky_{'0' * 12}_{key.split('_', 2)[2]}") == "unknown"
-    revoke_key(row.id)
+    revoke_key(row.id, actor="test")
     assert refusal(key) == "revoked"
-    _, old = create_key("acme", "admin", expires_at=utcnow() - dt.timedelta(seconds=1), now=utcnow() - dt.timedelta(days=1))
+    _, old = create_key("acme", "admin", expires_at=utcnow() - dt.timedelta(seconds=1), now=utcnow() - dt.timedelta(days=1), actor="test")
     assert refusal(old) == "expired"
 
 
 def test_admin_allows_every_scope(sqlite_db):
-    _, key = create_key("acme", ["admin"])
+    _, key = create_key("acme", ["admin"], actor="test")
     caller = authenticate(key)
     assert all(caller.allows(s) for s in ("runs:read", "runs:write", "schedules:write", "processors:write"))
 
@@ -54,26 +54,26 @@ def test_admin_allows_every_scope(sqlite_db):
 )
 def test_bad_keys_are_refused_naming_the_field(sqlite_db, tenant, scopes, field):
     with pytest.raises(InvalidSpec) as caught:
-        create_key(tenant, scopes)
+        create_key(tenant, scopes, actor="test")
     assert caught.value.errors[0][0] == field
 
 
 def test_rotation_replaces_the_key_and_revokes_the_old_one(sqlite_db):
-    old_row, old = create_key("acme", "runs:read", name="ci", expires_at=utcnow() + dt.timedelta(days=30))
-    new_row, new = rotate_key(old_row.id)
+    old_row, old = create_key("acme", "runs:read", name="ci", expires_at=utcnow() + dt.timedelta(days=30), actor="test")
+    new_row, new = rotate_key(old_row.id, actor="test")
     assert refusal(old) == "revoked"
     assert authenticate(new).scopes == frozenset({"runs:read"})
     assert (new_row.tenant_id, new_row.name, new_row.expires_at) == ("acme", "ci", old_row.expires_at)
     with pytest.raises(InvalidSpec, match="revoked or expired"):
-        rotate_key(old_row.id)
+        rotate_key(old_row.id, actor="test")
 
 
 def test_the_cache_keeps_a_checked_key_for_its_max_age_only(sqlite_db):
     now = [0.0]
     cache = KeyCache(max_age_seconds=5, clock=lambda: now[0])
-    row, key = create_key("acme", "admin")
+    row, key = create_key("acme", "admin", actor="test")
     assert cache.caller(key).tenant_id == "acme"
-    revoke_key(row.id)
+    revoke_key(row.id, actor="test")
     now[0] = 4.9
     assert cache.caller(key).tenant_id == "acme"  # within the cache's age: still trusted
     now[0] = 5.1

@@ -46,13 +46,15 @@ def world(settings, sqlite_db, dispatcher):
     make_processor("echo")
     app = falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=dispatcher))
     keys = {
-        "alpha": create_key("alpha", "admin")[1],
-        "beta": create_key("beta", "admin")[1],
+        "alpha": create_key("alpha", "admin", actor="test")[1],
+        "beta": create_key("beta", "admin", actor="test")[1],
         # made a day ago, expired a minute ago
-        "expired": create_key("alpha", "admin", expires_at=utcnow() - dt.timedelta(minutes=1), now=utcnow() - dt.timedelta(days=1))[1],
-        "revoked": create_key("alpha", "admin")[1],
+        "expired": create_key(
+            "alpha", "admin", expires_at=utcnow() - dt.timedelta(minutes=1), now=utcnow() - dt.timedelta(days=1), actor="test"
+        )[1],
+        "revoked": create_key("alpha", "admin", actor="test")[1],
     }
-    revoke_key(keys["revoked"].split("_")[1])
+    revoke_key(keys["revoked"].split("_")[1], actor="test")
     alpha = {"Authorization": f"Bearer {keys['alpha']}"}
     run = app.simulate_post("/v1/runs", json={"processor": "echo"}, headers=alpha).json
     app.simulate_post(f"/v1/runs/{run['id']}/cancel", headers=alpha)  # ended: replayable, and cancel answers 409
@@ -103,7 +105,7 @@ def test_no_valid_key_is_401(world, route, caller, reason):
 @pytest.mark.parametrize("route", ROUTES, ids=ids)
 def test_a_key_without_the_routes_scope_is_403(world, route):
     other_scope = "schedules:write" if route[2] == "runs:read" else "runs:read"
-    _, key = create_key("alpha", other_scope)
+    _, key = create_key("alpha", other_scope, actor="test")
     resp = call(world, route, bearer(key))
     assert resp.status_code == 403, resp.text
     assert repr(route[2]) in resp.json["detail"]
@@ -111,7 +113,7 @@ def test_a_key_without_the_routes_scope_is_403(world, route):
 
 @pytest.mark.parametrize("route", ROUTES, ids=ids)
 def test_the_routes_scope_or_admin_lets_the_tenant_in(world, route):
-    _, key = create_key("alpha", route[2])
+    _, key = create_key("alpha", route[2], actor="test")
     resp = call(world, route, bearer(key))
     # alpha's run has already ended, so its cancel is refused for that reason (409), never for the key.
     expected = {409} if route[1].endswith("/cancel") else set(range(200, 300))

@@ -32,7 +32,7 @@ def api(settings, sqlite_db, broker):
 
 @pytest.fixture(autouse=True)
 def api_key(sqlite_db, monkeypatch):
-    _, key = create_key("default", "runs:read,schedules:write", name="cli")
+    _, key = create_key("default", "runs:read,schedules:write", name="cli", actor="test")
     monkeypatch.setenv("DOCKYARD_API_KEY", key)
     return key
 

@@ -19,6 +19,7 @@ from storage import runs as run_store
 from storage import schedules as schedule_store
 from storage.models import Run, Schedule, ScheduleEvent
 from storage.processors import get_processor, put_processor
+from storage.run_states import RunState
 from tests.storage_cases import make_processor
 
 T = dt.datetime
@@ -38,7 +39,7 @@ def make_schedule(created: dt.datetime, **changes) -> Schedule:
         "paused": False,
         **changes,
     }
-    return schedule_store.create_schedule(fields, now=created)
+    return schedule_store.create_schedule(fields, now=created, actor="test")
 
 
 def sample(name: str, **labels) -> float:
@@ -128,7 +129,7 @@ def test_replace_cancels_the_running_one_then_fires(firer):
     schedule = make_schedule(T(2026, 1, 1, 9, 30), overlap="replace")
     firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + SEC)
     [first] = runs_of(schedule)
-    run_states.transition(first.id, run_states.RUNNING, attempts=1)
+    run_states.transition(first.id, RunState.RUNNING, attempts=1)
     assert firer.fire_due(schedule.id, now=T(2026, 1, 1, 11) + SEC) == [("replaced", T(2026, 1, 1, 11)), ("fired", T(2026, 1, 1, 11))]
     old, new = runs_of(schedule)
     old = run_store.get_run(old.id)
@@ -186,7 +187,10 @@ def test_paused_and_deleted_schedules_do_not_fire(firer):
 def test_a_disabled_processor_is_recorded_as_not_fired(firer):
     schedule = make_schedule(T(2026, 1, 1, 9, 30))
     processor = get_processor("echo")
-    put_processor({**{f: getattr(processor, f) for f in processor._meta.fields if f not in ("created_at", "updated_at")}, "enabled": False})
+    put_processor(
+        {**{f: getattr(processor, f) for f in processor._meta.fields if f not in ("created_at", "updated_at")}, "enabled": False},
+        actor="test",
+    )
     assert firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + SEC) == [("not_fired", T(2026, 1, 1, 10))]
     assert runs_of(schedule) == []
     assert ScheduleEvent.get().message == "processor 'echo' is disabled"
@@ -250,11 +254,15 @@ def test_a_fire_time_set_back_after_it_was_recorded_is_moved_on_again(firer):
 
 def test_a_patch_that_keeps_the_timing_keeps_a_due_fire(firer):
     schedule = make_schedule(T(2026, 1, 1, 9, 30))
-    changed = schedule_store.update_schedule(schedule, {**schedule_store.spec_of(schedule), "payload": {"n": 2}}, now=T(2026, 1, 1, 10))
+    changed = schedule_store.update_schedule(
+        schedule, {**schedule_store.spec_of(schedule), "payload": {"n": 2}}, now=T(2026, 1, 1, 10), actor="test"
+    )
     assert changed.next_fire_at == T(2026, 1, 1, 10)
     firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + SEC)
     [run] = runs_of(schedule)
     assert run.payload == {"n": 2}
     # A new cron starts from now.
-    retimed = schedule_store.update_schedule(changed, {**schedule_store.spec_of(changed), "cron": "30 * * * *"}, now=T(2026, 1, 1, 10, 5))
+    retimed = schedule_store.update_schedule(
+        changed, {**schedule_store.spec_of(changed), "cron": "30 * * * *"}, now=T(2026, 1, 1, 10, 5), actor="test"
+    )
     assert retimed.next_fire_at == T(2026, 1, 1, 10, 30)

@@ -11,9 +11,8 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from periodiq import cron
 
-from actors.dispatch import Dispatcher
 from actors.housekeeping import SkipOutdated, orphan_reason
-from actors.periodic import HOUSEKEEPING, period_seconds
+from actors.periodic import HOUSEKEEPING, HousekeepingSender, period_seconds
 from scheduling.housekeeping import add_housekeeping_timers, send_housekeeping
 
 
@@ -70,13 +69,13 @@ def test_a_periodic_message_older_than_its_period_is_skipped():
 def test_the_leader_sends_each_housekeeping_actor_stamped_with_its_minute():
     broker = StubBroker()
     broker.declare_queue("hk")  # RabbitMQ's broker declares it on the first send
-    dispatcher = Dispatcher(broker, housekeeping_queue="hk")
-    send_housekeeping(dispatcher, "delete_old_runs", now=dt.datetime(2026, 1, 1, 10, 23, 0, 400, tzinfo=dt.UTC))
+    sender = HousekeepingSender(broker, "hk")
+    send_housekeeping(sender, "delete_old_runs", now=dt.datetime(2026, 1, 1, 10, 23, 0, 400, tzinfo=dt.UTC))
     [raw] = list(broker.queues["hk"].queue)
     message = json.loads(raw)
     assert message["actor_name"] == "delete_old_runs" and message["options"]["scheduled_at"] == "2026-01-01T10:23:00+00:00"
     with pytest.raises(ValueError, match="not a housekeeping actor"):
-        dispatcher.send_housekeeping("rm_rf", dt.datetime.now(dt.UTC))
+        sender.send("rm_rf", dt.datetime.now(dt.UTC))
 
 
 def test_the_leader_has_a_timer_per_housekeeping_actor():
@@ -85,9 +84,28 @@ def test_the_leader_has_a_timer_per_housekeeping_actor():
     scheduler = BackgroundScheduler(timezone=dt.UTC)
     scheduler.start(paused=True)
     try:
-        ids = add_housekeeping_timers(scheduler, Dispatcher(StubBroker()))
+        ids = add_housekeeping_timers(scheduler, HousekeepingSender(StubBroker(), "hk"))
         assert sorted(ids) == sorted(f"housekeeping:{name}" for name in HOUSEKEEPING)
         retention = scheduler.get_job("housekeeping:delete_old_runs")
         assert retention.next_run_time.minute == 23
+    finally:
+        scheduler.shutdown()
+
+
+class MondayMorning(HousekeepingSender):
+    def schedule(self) -> dict[str, str]:
+        return {"weekly": "0 9 * * 1", "sundays": "0 9 * * sun"}
+
+
+def test_housekeeping_specs_are_read_as_cron_reads_weekdays():
+    """1 is Monday and sun is Sunday, as in crontab(5) and schedules (APScheduler's from_crontab takes 1 for Tuesday)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(timezone=dt.UTC)
+    scheduler.start(paused=True)
+    try:
+        add_housekeeping_timers(scheduler, MondayMorning(StubBroker(), "hk"))
+        assert scheduler.get_job("housekeeping:weekly").next_run_time.strftime("%A %H:%M") == "Monday 09:00"
+        assert scheduler.get_job("housekeeping:sundays").next_run_time.strftime("%A %H:%M") == "Sunday 09:00"
     finally:
         scheduler.shutdown()

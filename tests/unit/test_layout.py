@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md: web, scheduling, cli -> actors.dispatch -> storage -> settings."""
+"""The import direction of docs/architecture.md: web, scheduling, cli -> actors' doors -> storage -> settings."""
 
 import ast
 import pathlib
@@ -12,9 +12,9 @@ ALLOWED = {
     "settings": set(),
     "storage": {"storage", "settings"},
     "actors": {"actors", "storage", "settings"},
-    "web": {"web", "actors.dispatch", "storage", "settings"},
-    "scheduling": {"scheduling", "actors.dispatch", "storage", "settings"},
-    "cli": {"cli", "actors.dispatch", "storage", "settings"},
+    "web": {"web", "actors.dispatch", "actors.admission", "actors.queues", "storage", "settings"},
+    "scheduling": {"scheduling", "actors.dispatch", "actors.admission", "actors.periodic", "storage", "settings"},
+    "cli": {"cli", "actors.dispatch", "actors.admission", "actors.queues", "storage", "settings"},
 }
 
 
@@ -48,3 +48,13 @@ def test_imports_follow_the_layering(path):
         if not any(name == a or name.startswith(a + ".") for a in allowed)
     ]
     assert not bad, "; ".join(bad)
+
+
+def test_the_api_does_not_import_the_housekeeping_schedule():
+    """Queue administration and housekeeping sends are not the dispatcher's: the web process loads neither periodiq nor pendulum."""
+    import subprocess
+    import sys
+
+    code = "import sys, web.app; print(sorted({m.split('.')[0] for m in sys.modules} & {'periodiq', 'pendulum'}))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+    assert loaded.strip() == "[]", loaded

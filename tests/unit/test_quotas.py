@@ -12,6 +12,7 @@ from settings import Settings
 from storage import run_states
 from storage import runs as run_store
 from storage.models import Processor, Run, utcnow
+from storage.run_states import RunState
 from tests.storage_cases import make_processor, make_run
 
 
@@ -41,7 +42,7 @@ def executor(sqlite_db):
 
 def test_a_run_over_its_tenant_quota_waits_queued_with_growing_delays(executor):
     busy = make_run(tenant_id="acme")
-    assert run_states.transition(busy.id, run_states.RUNNING, attempts=1) == "queued"
+    assert run_states.transition(busy.id, RunState.RUNNING, attempts=1) == "queued"
     waiting = make_run(tenant_id="acme")
     options: dict = {}
     delays = []
@@ -72,7 +73,7 @@ def test_a_processor_at_its_concurrency_holds_back_every_tenant(executor):
     executor.quotas.default_tenant_limit = 0
     Processor.update(concurrency=1).where(Processor.name == "echo").execute()
     first = make_run(tenant_id="a")
-    assert run_states.transition(first.id, run_states.RUNNING, attempts=1) == "queued"
+    assert run_states.transition(first.id, RunState.RUNNING, attempts=1) == "queued"
     second = make_run(tenant_id="b")
     with pytest.raises(RetryLater, match="processor 'echo' has 1 run"):
         executor.execute(second.id, {})
@@ -80,7 +81,7 @@ def test_a_processor_at_its_concurrency_holds_back_every_tenant(executor):
 
 def test_a_disabled_processors_queued_run_is_refused_without_waiting_for_a_quota(executor):
     busy = make_run(tenant_id="acme")
-    assert run_states.transition(busy.id, run_states.RUNNING, attempts=1) == "queued"
+    assert run_states.transition(busy.id, RunState.RUNNING, attempts=1) == "queued"
     queued = make_run(tenant_id="acme")
     Processor.update(enabled=False).where(Processor.name == "echo").execute()
     executor.execute(queued.id, {})
@@ -91,7 +92,7 @@ def test_a_disabled_processors_queued_run_is_refused_without_waiting_for_a_quota
 
 def test_a_run_whose_processor_is_gone_is_refused_without_waiting_for_a_quota(executor, sqlite_db):
     busy = make_run(tenant_id="acme")
-    assert run_states.transition(busy.id, run_states.RUNNING, attempts=1) == "queued"
+    assert run_states.transition(busy.id, RunState.RUNNING, attempts=1) == "queued"
     orphan = make_run(tenant_id="acme")
     # Runs reference their processor; a database restored without it is the way this happens.
     sqlite_db.execute_sql("PRAGMA foreign_keys = OFF")

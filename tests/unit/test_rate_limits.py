@@ -21,7 +21,7 @@ def at(seconds: float) -> dt.datetime:
 
 
 def test_a_bucket_allows_its_burst_then_its_rate(sqlite_db):
-    create_key("acme", "admin")
+    create_key("acme", "admin", actor="test")
     assert [take_token("acme", 2.0, 3, now=at(0)) for _ in range(3)] == [0.0, 0.0, 0.0]
     assert take_token("acme", 2.0, 3, now=at(0)) == pytest.approx(0.5)  # empty: one token every 0.5 s
     assert take_token("acme", 2.0, 3, now=at(0.25)) == pytest.approx(0.25)
@@ -58,9 +58,9 @@ def test_past_its_burst_a_tenant_gets_429_with_retry_after(app):
 
 def test_a_tenants_own_limit_overrides_the_default(app):
     headers = key_headers("acme")
-    set_rate_limit("acme", 0, None)  # no limit
+    set_rate_limit("acme", 0, None, actor="test")  # no limit
     assert all(submit(app, headers).status_code == 201 for _ in range(5))
-    set_rate_limit("acme", 0.5, 1)
+    set_rate_limit("acme", 0.5, 1, actor="test")
     headers = key_headers("acme")  # a new key: the old one's tenant limits are cached for 5 s
     assert [submit(app, headers).status_code for _ in range(2)] == [201, 429]
 

@@ -2,19 +2,19 @@
 
 import pytest
 
-from actors.outcomes import CANCELLED, FAILED, INFRASTRUCTURE_ERROR, OOM_KILLED, SUCCEEDED, TIMED_OUT, WORKER_LOST, Verdict
+from actors.outcomes import Verdict
 from actors.retry_policy import RetryPolicy, backoff_seconds, decide
-from storage import run_states
+from storage.run_states import AttemptOutcome, RunState
 
 VERDICTS = {
-    "succeeded": Verdict(SUCCEEDED, run_states.SUCCEEDED),
-    "failed": Verdict(FAILED, run_states.FAILED, "exit_code", "exited"),
-    "timed_out": Verdict(TIMED_OUT, run_states.TIMED_OUT, "timed_out", "too slow"),
-    "oom_killed": Verdict(OOM_KILLED, run_states.FAILED, "oom_killed", "memory"),
-    "cancelled": Verdict(CANCELLED, run_states.CANCELLED, "cancelled", "by request"),
-    "infrastructure": Verdict(INFRASTRUCTURE_ERROR, run_states.FAILED, INFRASTRUCTURE_ERROR, "engine down"),
-    "worker_lost": Verdict(WORKER_LOST, run_states.FAILED, WORKER_LOST, "gone"),
-    "image_refused": Verdict(FAILED, run_states.FAILED, "image_refused", "digest"),
+    "succeeded": Verdict(AttemptOutcome.SUCCEEDED, RunState.SUCCEEDED),
+    "failed": Verdict(AttemptOutcome.FAILED, RunState.FAILED, "exit_code", "exited"),
+    "timed_out": Verdict(AttemptOutcome.TIMED_OUT, RunState.TIMED_OUT, "timed_out", "too slow"),
+    "oom_killed": Verdict(AttemptOutcome.OOM_KILLED, RunState.FAILED, "oom_killed", "memory"),
+    "cancelled": Verdict(AttemptOutcome.CANCELLED, RunState.CANCELLED, "cancelled", "by request"),
+    "infrastructure": Verdict(AttemptOutcome.INFRASTRUCTURE_ERROR, RunState.FAILED, AttemptOutcome.INFRASTRUCTURE_ERROR, "engine down"),
+    "worker_lost": Verdict(AttemptOutcome.WORKER_LOST, RunState.FAILED, AttemptOutcome.WORKER_LOST, "gone"),
+    "image_refused": Verdict(AttemptOutcome.FAILED, RunState.FAILED, "image_refused", "digest"),
 }
 
 
@@ -33,32 +33,32 @@ def outcome(verdict, exit_code=None, *, attempts=1, infra=0, infra_retries=3, **
 @pytest.mark.parametrize(
     ("verdict", "exit_code", "kw", "state"),
     [
-        ("succeeded", 0, {}, run_states.SUCCEEDED),
-        ("failed", 75, {}, run_states.RETRYING),  # 75 is retried by default
-        ("failed", 1, {}, run_states.FAILED),  # not listed: never retried
-        ("failed", 3, {"retry_on_exit_codes": (3,)}, run_states.RETRYING),
-        ("failed", 75, {"retry_on_exit_codes": ()}, run_states.FAILED),
-        ("failed", 75, {"attempts": 3}, run_states.DEAD_LETTER),  # retryable, none left
-        ("failed", 1, {"attempts": 3}, run_states.FAILED),  # not retryable: failed, not dead-lettered
-        ("failed", 75, {"max_attempts": 1}, run_states.DEAD_LETTER),
-        ("timed_out", None, {}, run_states.TIMED_OUT),
-        ("timed_out", None, {"retry_on_timeout": True}, run_states.RETRYING),
-        ("timed_out", None, {"retry_on_timeout": True, "attempts": 3}, run_states.DEAD_LETTER),
-        ("oom_killed", 137, {"retry_on_exit_codes": (137,)}, run_states.FAILED),
-        ("cancelled", 137, {}, run_states.CANCELLED),
-        ("image_refused", None, {}, run_states.FAILED),
+        ("succeeded", 0, {}, RunState.SUCCEEDED),
+        ("failed", 75, {}, RunState.RETRYING),  # 75 is retried by default
+        ("failed", 1, {}, RunState.FAILED),  # not listed: never retried
+        ("failed", 3, {"retry_on_exit_codes": (3,)}, RunState.RETRYING),
+        ("failed", 75, {"retry_on_exit_codes": ()}, RunState.FAILED),
+        ("failed", 75, {"attempts": 3}, RunState.DEAD_LETTER),  # retryable, none left
+        ("failed", 1, {"attempts": 3}, RunState.FAILED),  # not retryable: failed, not dead-lettered
+        ("failed", 75, {"max_attempts": 1}, RunState.DEAD_LETTER),
+        ("timed_out", None, {}, RunState.TIMED_OUT),
+        ("timed_out", None, {"retry_on_timeout": True}, RunState.RETRYING),
+        ("timed_out", None, {"retry_on_timeout": True, "attempts": 3}, RunState.DEAD_LETTER),
+        ("oom_killed", 137, {"retry_on_exit_codes": (137,)}, RunState.FAILED),
+        ("cancelled", 137, {}, RunState.CANCELLED),
+        ("image_refused", None, {}, RunState.FAILED),
         # Engine failures: retried whatever max_attempts says, up to their own budget.
-        ("infrastructure", None, {"infra": 1, "max_attempts": 1}, run_states.RETRYING),
-        ("infrastructure", None, {"infra": 3}, run_states.RETRYING),
-        ("infrastructure", None, {"infra": 4}, run_states.DEAD_LETTER),
-        ("worker_lost", None, {"infra": 1, "attempts": 0}, run_states.RETRYING),
-        ("worker_lost", None, {"infra": 1, "infra_retries": 0}, run_states.DEAD_LETTER),
+        ("infrastructure", None, {"infra": 1, "max_attempts": 1}, RunState.RETRYING),
+        ("infrastructure", None, {"infra": 3}, RunState.RETRYING),
+        ("infrastructure", None, {"infra": 4}, RunState.DEAD_LETTER),
+        ("worker_lost", None, {"infra": 1, "attempts": 0}, RunState.RETRYING),
+        ("worker_lost", None, {"infra": 1, "infra_retries": 0}, RunState.DEAD_LETTER),
     ],
 )
 def test_outcome_leads_to(verdict, exit_code, kw, state):
     decision = outcome(verdict, exit_code, **kw)
     assert decision.run_state == state
-    if state == run_states.RETRYING:
+    if state == RunState.RETRYING:
         assert 1 <= decision.delay_seconds <= 8
     else:
         assert decision.delay_seconds == 0

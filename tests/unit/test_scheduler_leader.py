@@ -34,7 +34,7 @@ def make_schedule(name: str, cron: str = "0 * * * *", created: dt.datetime | Non
         "paused": False,
         **changes,
     }
-    return schedule_store.create_schedule(fields, now=created)
+    return schedule_store.create_schedule(fields, now=created, actor="test")
 
 
 def test_the_trigger_wakes_at_each_fire_and_once_on_the_autumn_change():
@@ -71,13 +71,13 @@ def test_sync_adds_changes_wakes_and_removes_jobs(jobs):
     assert cron_jobs.sync(schedule_store.firing_schedules(), now)["added"] == 0  # nothing changed: nothing touched
 
     # A PATCH through the API (a new updated_at and next_fire_at) replaces the job.
-    changed = schedule_store.update_schedule(hourly, {**schedule_store.spec_of(hourly), "cron": "15 * * * *"})
+    changed = schedule_store.update_schedule(hourly, {**schedule_store.spec_of(hourly), "cron": "15 * * * *"}, actor="test")
     assert cron_jobs.sync(schedule_store.firing_schedules(), now)["changed"] == 1
     assert job_times(scheduler)[hourly.id] == changed.next_fire_at and changed.next_fire_at.minute == 15
 
     # Pausing removes the job; deleting too.
-    schedule_store.update_schedule(changed, {**schedule_store.spec_of(changed), "paused": True})
-    schedule_store.delete_schedule(daily)
+    schedule_store.update_schedule(changed, {**schedule_store.spec_of(changed), "paused": True}, actor="test")
+    schedule_store.delete_schedule(daily, actor="test")
     assert cron_jobs.sync(schedule_store.firing_schedules(), now)["removed"] == 2
     assert scheduler.get_jobs() == []
 
@@ -118,7 +118,7 @@ def test_of_two_leaders_one_leads_fires_due_schedules_and_hands_over_when_stoppe
     schedule = make_schedule("minutely", cron="* * * * *", created=utcnow() - dt.timedelta(minutes=2))
     lock = str(tmp_path / "scheduler.lock")
     leaders = [
-        Leader(FileLeadership(lock), Dispatcher(broker), name=name, sync_seconds=0.1, campaign_seconds=0.1, housekeeping=False)
+        Leader(FileLeadership(lock), Dispatcher(broker), name=name, sync_seconds=0.1, campaign_seconds=0.1, housekeeping=None)
         for name in ("a", "b")
     ]
     stops = [threading.Event(), threading.Event()]

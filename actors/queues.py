@@ -1,0 +1,77 @@
+"""Administering the run queues on RabbitMQ: their depths, their declaration, their dead letters, and
+whether the broker answers. Runs are made by actors/dispatch.py, not here."""
+
+from __future__ import annotations
+
+import dramatiq
+import pika.exceptions
+from dramatiq.common import dq_name, xq_name
+
+from actors.broker import admin_connection, broker_answers, create_broker
+from actors.dead_letters import DeadLetterQueue
+from settings import Settings
+
+
+class QueueMismatch(Exception):
+    """A run queue exists with other arguments than these settings ask for."""
+
+
+class QueueAdmin:
+    def __init__(self, broker: dramatiq.Broker):
+        self.broker = broker
+
+    def depths(self, queue: str) -> dict[str, int]:
+        """Messages waiting in a run queue, its delay queue (.DQ) and its dead-letter queue (.XQ)."""
+        connection = admin_connection(self.broker)
+        try:
+            channel = connection.channel()
+            return {
+                name: channel.queue_declare(name, passive=True).method.message_count for name in (queue, dq_name(queue), xq_name(queue))
+            }
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    def dead_letters(self, queue: str) -> DeadLetterQueue:
+        """The dead-letter queue of a run queue, on this broker's RabbitMQ."""
+        return DeadLetterQueue(lambda: admin_connection(self.broker), queue)
+
+    def ensure(self, queue: str, *, recreate_if_empty: bool = False) -> str:
+        """Declare a run queue with the arguments these settings give it; return "ok" or "recreated".
+
+        RabbitMQ refuses to redeclare a queue with other arguments (say a new
+        length limit). An empty one may be deleted and declared again; a
+        non-empty one raises QueueMismatch saying what to do.
+        """
+        arguments = self.broker.run_queue_arguments(queue)
+        connection = admin_connection(self.broker)
+        try:
+            try:
+                connection.channel().queue_declare(queue, durable=True, arguments=arguments)
+                return "ok"
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != 406:  # PRECONDITION_FAILED: inequivalent arguments
+                    raise
+                mismatch = exc.reply_text
+            channel = connection.channel()
+            waiting = channel.queue_declare(queue, passive=True).method.message_count
+            if waiting or not recreate_if_empty:
+                raise QueueMismatch(
+                    f"queue {queue!r} exists with other arguments ({mismatch}) and holds {waiting} message(s); "
+                    "see 'Changing the length limit on an existing queue' in docs/operations.md"
+                )
+            channel.queue_delete(queue)
+            channel.queue_declare(queue, durable=True, arguments=arguments)
+            return "recreated"
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    def broker_ready(self) -> bool:
+        """True if this thread can talk to the broker."""
+        return broker_answers(self.broker)
+
+
+def create_queue_admin(settings: Settings) -> QueueAdmin:
+    """Queue administration on a broker of its own (entry points only)."""
+    return QueueAdmin(create_broker(settings))
