@@ -1,4 +1,5 @@
-"""Build the Dramatiq RabbitMQ broker the way DESIGN.md §5 asks."""
+"""Build the Dramatiq RabbitMQ broker: publisher confirms, priority queues, a length limit and dead-letter queues
+(docs/operations.md, "RabbitMQ", says why each)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from settings import Settings
-from storage.runs import Priority
+from storage.specs import Priority
 
 # API priority -> AMQP priority (0 = low). Few levels: each costs the broker.
 BROKER_PRIORITIES = {priority: level for level, priority in enumerate(Priority)}

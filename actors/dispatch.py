@@ -26,7 +26,7 @@ from storage import runs as run_store
 from storage.database import database, release_connection
 from storage.models import Run, utcnow
 from storage.processors import ProcessorCache, run_fields
-from storage.runs import Priority
+from storage.specs import Priority
 
 log = logging.getLogger(__name__)
 

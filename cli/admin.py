@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import sys
 
+from cli.parsing import command_group
 from settings import Settings
 from storage import api_keys, audit
 from storage.api_keys import Scope
@@ -26,9 +27,7 @@ def register(sub) -> None:
     migrate = sub.add_parser("migrate", help="apply pending database migrations (DOCKYARD_DATABASE_URL); re-running is a no-op")
     migrate.set_defaults(handler=run_migrations, needs_database=True)
 
-    keys = sub.add_parser("keys", help="API keys of tenants: shown once when made, stored only hashed")
-    keys.set_defaults(needs_database=True)
-    ksub = keys.add_subparsers(dest="action", required=True)
+    ksub = command_group(sub, "keys", "API keys of tenants: shown once when made, stored only hashed", needs_database=True)
     kcreate = ksub.add_parser("create", help="make a key for a tenant (the tenant is made if new) and print it once")
     kcreate.add_argument("--tenant", required=True, help="tenant id: lowercase letters, digits, '-', '_'")
     kcreate.add_argument("--scopes", required=True, help=f"comma-separated, from: {', '.join(Scope)} (admin: all)")
@@ -47,9 +46,7 @@ def register(sub) -> None:
     krotate.add_argument("--quiet", action="store_true", help="print only the new key")
     krotate.set_defaults(handler=rotate_key)
 
-    tenants = sub.add_parser("tenants", help="tenants, their submission rate limits and concurrency quotas")
-    tenants.set_defaults(needs_database=True)
-    tsub = tenants.add_subparsers(dest="action", required=True)
+    tsub = command_group(sub, "tenants", "tenants, their submission rate limits and concurrency quotas", needs_database=True)
     tsub.add_parser(
         "list", help="tenants with their rate limit (default: DOCKYARD_RATE_LIMIT_*) and quota (default: DOCKYARD_TENANT_MAX_RUNNING)"
     ).set_defaults(handler=show_tenants)
@@ -70,9 +67,7 @@ def register(sub) -> None:
     quota_value.add_argument("--default", action="store_true", help="drop the tenant's own quota: back to DOCKYARD_TENANT_MAX_RUNNING")
     tquota.set_defaults(handler=set_quota)
 
-    audit_log = sub.add_parser("audit", help="the audit log of key, processor, schedule and tenant changes")
-    audit_log.set_defaults(needs_database=True)
-    asub = audit_log.add_subparsers(dest="action", required=True)
+    asub = command_group(sub, "audit", "the audit log of key, processor, schedule and tenant changes", needs_database=True)
     alist = asub.add_parser("list", help="records, newest first (from the database)")
     alist.add_argument("--tenant", help="only this tenant's records and the global ones (processors)")
     alist.add_argument("--action", dest="what", help="an action (processor.change) or a family (processor)")

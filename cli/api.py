@@ -34,14 +34,6 @@ def api_session(args: argparse.Namespace, settings: Settings) -> requests.Sessio
     return http
 
 
-def json_value(value: str):
-    """argparse type: a JSON text."""
-    try:
-        return json.loads(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
-
-
 def show(resp: requests.Response) -> int:
     """Print an answer's body (indented JSON when it is JSON); 0 if it was a success."""
     try:

@@ -6,14 +6,13 @@ import argparse
 import json
 import sys
 
+from cli.parsing import command_group
 from storage import audit, manifests
 from storage.processors import list_processors
 
 
 def register(sub) -> None:
-    processors = sub.add_parser("processors", help="register and list processors")
-    processors.set_defaults(needs_database=True)
-    psub = processors.add_subparsers(dest="action", required=True)
+    psub = command_group(sub, "processors", "register and list processors", needs_database=True)
     apply = psub.add_parser(
         "apply",
         help="make the registered processors those of a YAML or JSON manifest: add, change, and disable the ones it no longer lists",

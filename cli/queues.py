@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 
 from actors.admission import Refusal
 from actors.dispatch import create_dispatcher
 from actors.queues import QueueAdmin, QueueMismatch, create_queue_admin
+from cli.parsing import command_group, utc_time
 from storage import runs as run_store
 from storage.errors import NotFound
 from storage.run_states import RunState
 
 
 def register(sub) -> None:
-    queue = sub.add_parser("queue", help="the run queue on RabbitMQ")
-    qsub = queue.add_subparsers(dest="action", required=True)
+    qsub = command_group(sub, "queue", "the run queue on RabbitMQ")
     declare = qsub.add_parser("declare", help="declare the run queue with these settings' arguments (priorities, length limit)")
     declare.add_argument(
         "--recreate-if-empty",
@@ -25,12 +24,12 @@ def register(sub) -> None:
     )
     declare.set_defaults(handler=declare_queue)
 
-    dlq = sub.add_parser("dlq", help="dead-lettered runs and their messages in the queue's dead-letter queue (<queue>.XQ)")
-    dlq.set_defaults(needs_database=True)
-    dsub = dlq.add_subparsers(dest="action", required=True)
+    dsub = command_group(
+        sub, "dlq", "dead-lettered runs and their messages in the queue's dead-letter queue (<queue>.XQ)", needs_database=True
+    )
     dlist = dsub.add_parser("list", help="list runs that ended dead_letter, newest first (from the database)")
     dlist.add_argument("--processor", help="only this processor's runs")
-    dlist.add_argument("--since", type=_timestamp, help="only runs dead-lettered at or after this UTC time (ISO 8601)")
+    dlist.add_argument("--since", type=utc_time, help="only runs dead-lettered at or after this UTC time (ISO 8601)")
     dlist.set_defaults(handler=list_dead_letters)
     peek = dsub.add_parser("peek", help="show the messages in the dead-letter queue without consuming them")
     peek.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
@@ -47,15 +46,6 @@ def register(sub) -> None:
     purge = dsub.add_parser("purge", help="delete every message in the dead-letter queue (the runs keep their history)")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(handler=purge_dead_letters)
-
-
-def _timestamp(value: str) -> dt.datetime:
-    """argparse type: an ISO 8601 time, as naive UTC."""
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def declare_queue(args: argparse.Namespace, context) -> int:

@@ -8,17 +8,16 @@ import time
 
 import requests
 
-from cli.api import add_api_options, call_api, json_value, show
+from cli.api import add_api_options, call_api, show
+from cli.parsing import command_group, json_value
 from storage.run_states import TERMINAL
-from storage.runs import Priority
+from storage.specs import Priority
 
 TIMEOUT_SECONDS = 30
 
 
 def register(sub) -> None:
-    runs = sub.add_parser("runs", help="submit, read, cancel and replay runs over the HTTP API")
-    add_api_options(runs)
-    rsub = runs.add_subparsers(dest="action", required=True)
+    rsub = command_group(sub, "runs", "submit, read, cancel and replay runs over the HTTP API", options=add_api_options)
     submit = rsub.add_parser("submit", help="submit a run of a processor")
     submit.add_argument("processor")
     submit.add_argument("--payload", type=json_value, default={}, help="the run's payload as JSON (default {})")

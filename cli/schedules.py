@@ -7,17 +7,17 @@ import sys
 
 import requests
 
-from cli.api import add_api_options, call_api, json_value, show
-from storage.runs import Priority
-from storage.schedules import Overlap
+from cli.api import add_api_options, call_api, show
+from cli.parsing import command_group, json_value
+from storage.specs import Overlap, Priority
 
 TIMEOUT_SECONDS = 30
 
 
 def register(sub) -> None:
-    schedules = sub.add_parser("schedules", help="list, create, pause, resume and trigger cron schedules over the HTTP API")
-    add_api_options(schedules)
-    ssub = schedules.add_subparsers(dest="action", required=True)
+    ssub = command_group(
+        sub, "schedules", "list, create, pause, resume and trigger cron schedules over the HTTP API", options=add_api_options
+    )
     ssub.add_parser("list", help="list schedules with their next and last fire times (UTC)").set_defaults(handler=list_schedules)
     create = ssub.add_parser("create", help="create a schedule")
     create.add_argument("name", help="unique name: lowercase letters, digits, '.', '-', '_'")

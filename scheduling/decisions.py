@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from storage.schedules import Overlap
+from storage.specs import Overlap
 
 # A fire handled this late is on time whatever the catch-up window says: the
 # leader's own jitter, a database blip, or a leader change (which takes a few

@@ -149,6 +149,20 @@ def authenticate(token: str | None, now: dt.datetime | None = None) -> Caller:
     )
 
 
+def update_tenant(tenant_id: str, action: str, *, actor: str, names: dict[str, str] | None = None, **columns) -> Tenant:
+    """Set some of a tenant's columns, audited as `actor` under `action` with {name: [old, new]} of each column that
+    changed (`names` renames a column in the record); nothing is recorded if nothing changed. NotFound if no such tenant."""
+    with audit.change(actor, action, tenant_id, tenant_id=tenant_id) as entry:
+        before = Tenant.get_or_none(Tenant.id == tenant_id)
+        if before is None:
+            raise NotFound("tenant", tenant_id)
+        Tenant.update(**columns).where(Tenant.id == tenant_id).execute()
+        label = (names or {}).get
+        entry.detail = audit.differences({label(k, k): getattr(before, k) for k in columns}, {label(k, k): v for k, v in columns.items()})
+        entry.skip = not entry.detail
+    return Tenant.get_by_id(tenant_id)
+
+
 def list_keys(tenant_id: str | None = None) -> list[ApiKey]:
     query = ApiKey.select()
     if tenant_id is not None:

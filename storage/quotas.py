@@ -14,10 +14,10 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from storage import audit
+from storage.api_keys import update_tenant
 from storage.caching import AgeCache
 from storage.database import database, is_postgres
-from storage.errors import InvalidSpec, NotFound
+from storage.errors import InvalidSpec
 from storage.models import Run, Tenant
 from storage.run_states import RunState, transition
 
@@ -107,11 +107,4 @@ def set_tenant_quota(tenant_id: str, max_running: int | None, *, actor: str) -> 
     """Override a tenant's concurrency quota (None: back to the settings' default; 0: no quota), audited as `actor`."""
     if max_running is not None and max_running < 0:
         raise InvalidSpec([("max_running", "must be 0 (no quota) or more")])
-    with audit.change(actor, "tenant.set_quota", tenant_id, tenant_id=tenant_id) as entry:
-        before = Tenant.get_or_none(Tenant.id == tenant_id)
-        if before is None:
-            raise NotFound("tenant", tenant_id)
-        Tenant.update(max_running=max_running).where(Tenant.id == tenant_id).execute()
-        entry.detail = {"max_running": [before.max_running, max_running]}
-        entry.skip = before.max_running == max_running
-    return Tenant.get_by_id(tenant_id)
+    return update_tenant(tenant_id, "tenant.set_quota", actor=actor, max_running=max_running)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from storage import audit
+from storage.api_keys import update_tenant
 from storage.database import database, is_postgres
-from storage.errors import InvalidSpec, NotFound
+from storage.errors import InvalidSpec
 from storage.models import RateBucket, Tenant, utcnow
 
 TAKE_POSTGRES = """
@@ -61,18 +61,12 @@ def set_rate_limit(tenant_id: str, rate_per_second: float | None, burst: int | N
         raise InvalidSpec([("rate_per_second", "must be 0 (unlimited) or more")])
     if burst is not None and burst < 1:
         raise InvalidSpec([("burst", "must be 1 or more")])
-    with audit.change(actor, "tenant.set_limit", tenant_id, tenant_id=tenant_id) as entry:
-        before = Tenant.get_or_none(Tenant.id == tenant_id)
-        if before is None:
-            raise NotFound("tenant", tenant_id)
-        Tenant.update(rate_per_second=rate_per_second, rate_burst=burst).where(Tenant.id == tenant_id).execute()
-        RateBucket.delete().where(RateBucket.tenant_id == tenant_id).execute()  # a new limit starts full
-        entry.detail = audit.differences(
-            {"rate_per_second": before.rate_per_second, "burst": before.rate_burst},
-            {"rate_per_second": rate_per_second, "burst": burst},
+    with database.atomic():
+        tenant = update_tenant(
+            tenant_id, "tenant.set_limit", actor=actor, names={"rate_burst": "burst"}, rate_per_second=rate_per_second, rate_burst=burst
         )
-        entry.skip = not entry.detail
-    return Tenant.get_by_id(tenant_id)
+        RateBucket.delete().where(RateBucket.tenant_id == tenant_id).execute()  # a new limit starts full
+    return tenant
 
 
 def list_tenants() -> list[Tenant]:

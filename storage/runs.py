@@ -10,22 +10,11 @@ import datetime as dt
 import functools
 import operator
 import uuid
-from enum import StrEnum
 
 from storage.database import database
 from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
 from storage.run_states import TERMINAL, AttemptOutcome, RunState, insert_queued, transition
-
-
-class Priority(StrEnum):
-    """A run's place in its queue, lowest first (the broker's message priority follows this order)."""
-
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-    CRITICAL = "critical"
-
 
 MAX_PAGE = 200
 

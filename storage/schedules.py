@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from enum import StrEnum
 from typing import Any
@@ -18,27 +17,7 @@ from storage.database import database
 from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.models import Processor, Run, Schedule, ScheduleEvent, utcnow
 from storage.run_states import TERMINAL
-from storage.runs import Priority
-
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-MAX_CATCHUP_WINDOW_SECONDS = 7 * 86_400
-SPEC_DEFAULTS: dict[str, Any] = {
-    "timezone": "UTC",
-    "payload": {},
-    "priority": "normal",
-    "overlap": "allow",
-    "catchup_window_seconds": 300,
-    "paused": False,
-}
-SPEC_FIELDS = {"name", "cron", "processor", *SPEC_DEFAULTS}
-
-
-class Overlap(StrEnum):
-    """What a fire does while an earlier run of its schedule has not ended (as Kubernetes CronJob's concurrencyPolicy)."""
-
-    ALLOW = "allow"  # fire anyway
-    FORBID = "forbid"  # skip this fire
-    REPLACE = "replace"  # cancel the earlier run, then fire
+from storage.specs import ScheduleSpec, checked
 
 
 class FireKind(StrEnum):
@@ -57,36 +36,35 @@ CRON_OUTCOMES = frozenset({FireKind.FIRED, FireKind.SKIPPED_OVERLAP, FireKind.MI
 
 
 def parse_schedule_spec(body: Any, settings: Settings, *, current: dict | None = None, now: dt.datetime | None = None) -> dict:
-    """Check a schedule spec (with `current`, a PATCH over it); return the fields to store."""
+    """Check a schedule spec (storage/specs.py), with `current` a PATCH over it; return the fields to store.
+
+    The fields' shapes, then what needs the database and the clock: the
+    processor is registered, the payload fits, the cron fires and not too often.
+    """
     if not isinstance(body, dict):
         raise InvalidSpec([("body", "must be a JSON object")])
-    errors = [(name, "unknown field") for name in sorted(set(body) - SPEC_FIELDS)]
-    spec = {**SPEC_DEFAULTS, **(current or {}), **body}
-    for name in ("name", "cron", "processor"):
-        if name not in spec:
-            errors.append((name, "required"))
-    name = spec.get("name")
-    if name is not None and (not isinstance(name, str) or not NAME_RE.match(name)):
-        errors.append(("name", "must be 1-64 characters: lowercase letters, digits, '.', '-', '_'"))
-    processor = spec.get("processor")
-    if processor is not None and (not isinstance(processor, str) or Processor.get_or_none(Processor.name == processor) is None):
-        errors.append(("processor", f"no processor named {processor!r} is registered"))
-    if not isinstance(spec["priority"], str) or spec["priority"] not in list(Priority):
-        errors.append(("priority", f"must be one of {', '.join(Priority)}"))
-    if spec["overlap"] not in list(Overlap):
-        errors.append(("overlap", f"must be one of {', '.join(Overlap)}"))
-    window = spec["catchup_window_seconds"]
-    if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= MAX_CATCHUP_WINDOW_SECONDS:
-        errors.append(("catchup_window_seconds", f"must be an integer from 0 to {MAX_CATCHUP_WINDOW_SECONDS}"))
-    if not isinstance(spec["paused"], bool):
-        errors.append(("paused", "must be true or false"))
-    if len(json.dumps(spec["payload"], separators=(",", ":"))) > settings.max_payload_bytes:
-        errors.append(("payload", f"larger than {settings.max_payload_bytes} bytes"))
-    if "cron" in spec:
-        errors.extend(_cron_errors(spec["cron"], spec["timezone"], settings, now or utcnow()))
-    if errors:
+    merged = {**(current or {}), **body}
+    try:
+        spec, errors = checked(ScheduleSpec, merged), []
+    except InvalidSpec as exc:
+        spec, errors = None, exc.errors
+    at_fault = {field for field, _ in errors}
+    errors += [e for e in _world_errors(merged, settings, now or utcnow()) if e[0] not in at_fault]
+    if errors or spec is None:
         raise InvalidSpec(errors)
-    return {key: spec[key] for key in sorted(SPEC_FIELDS)}
+    return spec.stored()
+
+
+def _world_errors(spec: dict, settings: Settings, now: dt.datetime) -> list[tuple[str, str]]:
+    errors = []
+    processor = spec.get("processor")
+    if isinstance(processor, str) and Processor.get_or_none(Processor.name == processor) is None:
+        errors.append(("processor", f"no processor named {processor!r} is registered"))
+    if len(json.dumps(spec.get("payload", {}), separators=(",", ":"))) > settings.max_payload_bytes:
+        errors.append(("payload", f"larger than {settings.max_payload_bytes} bytes"))
+    if isinstance(spec.get("cron"), str):
+        errors.extend(_cron_errors(spec["cron"], spec.get("timezone", "UTC"), settings, now))
+    return errors
 
 
 def _cron_errors(expression, timezone, settings: Settings, now: dt.datetime) -> list[tuple[str, str]]:
@@ -171,7 +149,8 @@ def _store_spec(schedule: Schedule, fields: dict, now: dt.datetime) -> Schedule:
 
 
 def spec_of(schedule: Schedule) -> dict:
-    return {key: getattr(schedule, key) for key in SPEC_FIELDS}
+    """A stored schedule's spec, as parse_schedule_spec returns one."""
+    return {key: getattr(schedule, key) for key in ScheduleSpec.model_fields}
 
 
 def get_schedule(schedule_id: str, tenant_id: str | None = None) -> Schedule:

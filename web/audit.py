@@ -7,7 +7,7 @@ import falcon
 from storage import audit
 from storage.api_keys import Scope
 from web.errors import invalid
-from web.representations import audit_json
+from web.representations import AuditPage, AuditRecord, send
 
 
 class AuditResource:
@@ -24,4 +24,4 @@ class AuditResource:
             limit=limit,
             cursor=req.get_param("cursor"),
         )
-        resp.media = {"items": [audit_json(e) for e in items], "next_cursor": cursor}
+        send(resp, AuditPage.model_construct(items=[AuditRecord.of(e) for e in items], next_cursor=cursor))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import falcon
@@ -11,6 +10,7 @@ import peewee
 from actors.admission import Refusal, RefusalKind
 from actors.dispatch import QueueUnavailable
 from storage.errors import Conflict, InvalidSpec, NotFound
+from web.representations import FieldProblem, ProblemView, send
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def refused(refusal: Refusal) -> Problem:
 
 
 def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
-    body = {
+    problem = {
         "type": "about:blank",
         "title": exc.title or "Error",
         "status": exc.status_code,
@@ -61,9 +61,9 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
     }
     errors = getattr(exc, "errors", None)
     if errors:
-        body["errors"] = [{"field": field, "message": message} for field, message in errors]
+        problem["errors"] = [FieldProblem.model_construct(field=field, message=message) for field, message in errors]
+    send(resp, ProblemView.model_construct(**problem))
     resp.content_type = PROBLEM_JSON
-    resp.text = json.dumps(body)
 
 
 def install_error_handlers(app: falcon.App) -> None:

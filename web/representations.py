@@ -1,107 +1,210 @@
-"""JSON shapes of the API's resources."""
+"""The JSON shapes of the API's answers, written once as models: the API serializes through them and
+/openapi.json describes them (web/openapi.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Any
 
-from storage.models import AuditEvent, Run, RunAttempt, RunEvent, Schedule, ScheduleEvent
-from storage.processors import processor_as_dict
+import falcon
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-
-def timestamp(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def run_json(run: Run) -> dict:
-    error = None
-    if run.error_reason:
-        error = {"reason": run.error_reason, "message": run.error_message}
-    return {
-        "id": run.id,
-        "processor": run.processor,
-        "state": run.state,
-        "priority": run.priority,
-        "payload": run.payload,
-        "labels": run.labels or {},
-        "attempts": run.attempts,
-        "max_attempts": run.max_attempts,
-        "timeout_seconds": run.timeout_seconds,
-        "result": run.result,
-        "exit_code": run.exit_code,
-        "error": error,
-        "schedule_id": run.schedule_id,
-        "scheduled_for": timestamp(run.scheduled_for),
-        "replay_of": run.replay_of,
-        "created_at": timestamp(run.created_at),
-        "started_at": timestamp(run.started_at),
-        "finished_at": timestamp(run.finished_at),
-    }
+from storage import models
+from storage.run_states import AttemptOutcome, RunState
+from storage.schedules import FireKind
+from storage.specs import Network, Overlap, Priority, RetrySpec
 
 
-def attempt_json(a: RunAttempt) -> dict:
-    return {
-        "number": a.number,
-        "outcome": a.outcome,
-        "exit_code": a.exit_code,
-        "worker": a.worker,
-        "container_id": a.container_id,
-        "log_tail": a.log_tail,
-        "started_at": timestamp(a.started_at),
-        "finished_at": timestamp(a.finished_at),
-    }
+def timestamp(value: dt.datetime) -> str:
+    """UTC (stored naive), to the millisecond, with a Z: 2026-11-22T10:00:00.000Z."""
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
-def event_json(e: RunEvent) -> dict:
-    return {
-        "from_state": e.from_state,
-        "to_state": e.to_state,
-        "reason": e.reason,
-        "message": e.message,
-        "at": timestamp(e.at),
-    }
+Timestamp = Annotated[
+    dt.datetime | None,
+    PlainSerializer(timestamp, return_type=str, when_used="unless-none"),
+    WithJsonSchema({"type": ["string", "null"], "format": "date-time"}),
+]
 
 
-def processor_json(p) -> dict:
-    data = processor_as_dict(p)
-    data["created_at"] = timestamp(data["created_at"])
-    data["updated_at"] = timestamp(data["updated_at"])
-    return data
+class View(BaseModel):
+    """An answer's shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def of(cls, row, *, leave_out: tuple[str, ...] = (), **fields):
+        """A view of `row`: each field read from the row's attribute of the same name, but those given or left out
+        (a field left out is left out of the JSON too). Validated, which also turns stored strings into enums:
+        pydantic-core does that faster than model_construct copies fields in Python."""
+        # NOTE: a peewee row keeps its column values in __data__; reading it there skips a descriptor per field.
+        values = row.__data__
+        copied = {name: values.get(name) for name in cls.model_fields if name not in fields and name not in leave_out}
+        return cls.model_validate({**copied, **fields})
 
 
-def schedule_json(s: Schedule, events: list[ScheduleEvent] | None = None) -> dict:
-    data = {
-        "id": s.id,
-        "name": s.name,
-        "cron": s.cron,
-        "timezone": s.timezone,
-        "processor": s.processor,
-        "payload": s.payload,
-        "priority": s.priority,
-        "overlap": s.overlap,
-        "catchup_window_seconds": s.catchup_window_seconds,
-        "paused": s.paused,
-        "next_fire_at": timestamp(s.next_fire_at),
-        "last_fired_at": timestamp(s.last_fired_at),
-        "created_at": timestamp(s.created_at),
-        "updated_at": timestamp(s.updated_at),
-    }
-    if events is not None:
-        data["recent"] = [
-            {"scheduled_for": timestamp(e.scheduled_for), "kind": e.kind, "run_id": e.run_id, "message": e.message, "at": timestamp(e.at)}
-            for e in events
-        ]
-    return data
+def send(resp: falcon.Response, view: BaseModel, status: str | None = None) -> None:
+    """Answer with `view` as JSON (pydantic serializes it; falcon's media handler is not used)."""
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = view.__pydantic_serializer__.to_json(view, exclude_unset=True)
+    if status is not None:
+        resp.status = status
 
 
-def audit_json(e: AuditEvent) -> dict:
-    return {
-        "id": e.id,
-        "at": timestamp(e.at),
-        "actor": e.actor,
-        "tenant_id": e.tenant_id,
-        "action": e.action,
-        "target": e.target,
-        "detail": e.detail,
-    }
+class RunError(View):
+    reason: str
+    message: str | None
+
+
+class RunView(View):
+    id: str
+    processor: str
+    state: RunState
+    priority: Priority
+    payload: Any = Field(description="the JSON value the run was submitted with")
+    labels: dict[str, str]
+    attempts: int
+    max_attempts: int
+    timeout_seconds: int
+    result: Any = Field(description="the value of the last DOCKYARD_RESULT line, or null")
+    exit_code: int | None
+    error: RunError | None = Field(description="why the run did not succeed (null while it may)")
+    schedule_id: str | None
+    scheduled_for: Timestamp
+    replay_of: str | None
+    created_at: Timestamp
+    started_at: Timestamp
+    finished_at: Timestamp
+
+    @classmethod
+    def of(cls, run: models.Run) -> RunView:
+        error = {"reason": run.error_reason, "message": run.error_message} if run.error_reason else None
+        return super().of(run, labels=run.labels or {}, error=error)
+
+
+class RunPage(View):
+    items: list[RunView]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+class AttemptView(View):
+    number: int
+    outcome: AttemptOutcome | None = Field(description="null while the attempt runs")
+    exit_code: int | None
+    worker: str | None
+    container_id: str | None
+    log_tail: str | None
+    started_at: Timestamp
+    finished_at: Timestamp
+
+
+class AttemptList(View):
+    items: list[AttemptView]
+
+
+class EventView(View):
+    from_state: RunState | None
+    to_state: RunState
+    reason: str | None
+    message: str | None
+    at: Timestamp
+
+
+class EventList(View):
+    items: list[EventView]
+
+
+class ResourcesView(View):
+    cpus: float
+    memory_mb: int
+    pids: int
+
+
+class ProcessorView(View):
+    name: str
+    image: str
+    command: list[str] | None
+    timeout_seconds: int
+    resources: ResourcesView
+    network: Network
+    env: dict[str, str]
+    queue: str
+    concurrency: int | None
+    retry: RetrySpec
+    enabled: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, p: models.Processor) -> ProcessorView:
+        return super().of(p, resources=ResourcesView.of(p), retry=p.retry or {})
+
+
+class ProcessorList(View):
+    items: list[ProcessorView]
+
+
+class FireRecord(View):
+    scheduled_for: Timestamp
+    kind: FireKind
+    run_id: str | None
+    message: str | None
+    at: Timestamp
+
+
+class ScheduleView(View):
+    id: str
+    name: str
+    cron: str
+    timezone: str
+    processor: str
+    payload: Any
+    priority: Priority
+    overlap: Overlap
+    catchup_window_seconds: int
+    paused: bool
+    next_fire_at: Timestamp = Field(description="null while paused")
+    last_fired_at: Timestamp
+    created_at: Timestamp
+    updated_at: Timestamp
+    recent: list[FireRecord] | None = Field(None, description="the latest fire times and what they came to (one schedule's GET only)")
+
+    @classmethod
+    def of(cls, s: models.Schedule, events: list[models.ScheduleEvent] | None = None) -> ScheduleView:
+        if events is None:
+            return super().of(s, leave_out=("recent",))
+        return super().of(s, recent=[FireRecord.of(e) for e in events])
+
+
+class ScheduleList(View):
+    items: list[ScheduleView]
+
+
+class AuditRecord(View):
+    id: int
+    at: Timestamp
+    actor: str = Field(description="key:<key id>, or cli:<user>@<host> for admin commands")
+    tenant_id: str | None = Field(description="null for a global change (processors)")
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditPage(View):
+    items: list[AuditRecord]
+    next_cursor: str | None
+
+
+class FieldProblem(View):
+    field: str
+    message: str
+
+
+class ProblemView(View):
+    """application/problem+json (RFC 9457), with the fields at fault."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None

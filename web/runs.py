@@ -15,13 +15,11 @@ from settings import Settings
 from storage import runs as run_store
 from storage.api_keys import Scope
 from storage.run_states import RunState, is_terminal
+from storage.specs import RunSubmission, checked
 from web.errors import Problem, invalid, refused
-from web.representations import attempt_json, event_json, run_json
+from web.representations import AttemptList, AttemptView, EventList, EventView, RunPage, RunView, send
 from web.requests import payload_body_limit, read_json_body
 
-SUBMIT_FIELDS = {"processor", "payload", "priority", "timeout_seconds", "labels"}
-MAX_LABELS = 32
-MAX_LABEL_CHARS = 128
 FOLLOW_POLL_SECONDS = 0.5
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -36,33 +34,9 @@ def idempotency_key(req: falcon.Request) -> str | None:
 
 
 def parse_submission(body, settings: Settings) -> dict:
-    """Check a POST /v1/runs body's shape; return its fields (processor checks come after)."""
-    if not isinstance(body, dict):
-        raise invalid([("body", "must be a JSON object")])
-    errors = [(name, "unknown field") for name in sorted(set(body) - SUBMIT_FIELDS)]
-    processor = body.get("processor")
-    if not isinstance(processor, str) or not processor:
-        errors.append(("processor", "required: the name of a registered processor"))
-    priority = body.get("priority", "normal")
-    if not isinstance(priority, str) or priority not in list(run_store.Priority):
-        errors.append(("priority", f"must be one of {', '.join(run_store.Priority)}"))
-    timeout = body.get("timeout_seconds")
-    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1):
-        errors.append(("timeout_seconds", "must be a positive integer"))
-    labels = body.get("labels") or {}
-    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-        errors.append(("labels", "must be an object of string values"))
-    elif len(labels) > MAX_LABELS or any(len(k) > MAX_LABEL_CHARS or len(v) > MAX_LABEL_CHARS or ":" in k for k, v in labels.items()):
-        errors.append(
-            (
-                "labels",
-                f"at most {MAX_LABELS} labels; keys without ':'; keys and values up to {MAX_LABEL_CHARS} characters",
-            )
-        )
-    if errors:
-        raise invalid(errors)
-    payload = body.get("payload", {})
-    if len(json.dumps(payload, separators=(",", ":"))) > settings.max_payload_bytes:
+    """A POST /v1/runs body's fields (storage/specs.py checks their shape; the dispatcher, the processor rules)."""
+    submission = checked(RunSubmission, body)
+    if len(json.dumps(submission.payload, separators=(",", ":"))) > settings.max_payload_bytes:
         raise Problem(
             falcon.HTTP_413,
             "Payload too large",
@@ -70,11 +44,11 @@ def parse_submission(body, settings: Settings) -> dict:
             errors=[("payload", f"larger than {settings.max_payload_bytes} bytes")],
         )
     return {
-        "processor": processor,
-        "payload": payload,
-        "priority": priority,
-        "timeout_seconds": timeout,
-        "labels": labels,
+        "processor": submission.processor,
+        "payload": submission.payload,
+        "priority": submission.priority,
+        "timeout_seconds": submission.timeout_seconds,
+        "labels": submission.labels or {},
     }
 
 
@@ -105,9 +79,8 @@ class RunsResource:
             return self._repeat(resp, existing, request_hash)
         if isinstance(run, Refusal):
             raise refused(run)
-        resp.status = falcon.HTTP_201
         resp.location = f"/v1/runs/{run.id}"
-        resp.media = run_json(run)
+        send(resp, RunView.of(run), falcon.HTTP_201)
 
     def _repeat(self, resp: falcon.Response, existing, request_hash: str) -> None:
         """A repeated Idempotency-Key: the run it made (200), or 409 if the body differs."""
@@ -118,9 +91,8 @@ class RunsResource:
                 f"Idempotency-Key was already used for run {existing.id} with a different body",
                 errors=[("Idempotency-Key", "already used with a different body")],
             )
-        resp.status = falcon.HTTP_200
         resp.location = f"/v1/runs/{existing.id}"
-        resp.media = run_json(existing)
+        send(resp, RunView.of(existing), falcon.HTTP_200)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         state = req.get_param("state")
@@ -144,14 +116,14 @@ class RunsResource:
             limit=limit,
             cursor=req.get_param("cursor"),
         )
-        resp.media = {"items": [run_json(r) for r in items], "next_cursor": cursor}
+        send(resp, RunPage.model_construct(items=[RunView.of(r) for r in items], next_cursor=cursor))
 
 
 class RunResource:
     scopes = {"GET": Scope.RUNS_READ}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        resp.media = run_json(run_store.get_run(run_id, req.context.tenant_id))
+        send(resp, RunView.of(run_store.get_run(run_id, req.context.tenant_id)))
 
 
 class RunAttemptsResource:
@@ -159,7 +131,7 @@ class RunAttemptsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         run_store.get_run(run_id, req.context.tenant_id)
-        resp.media = {"items": [attempt_json(a) for a in run_store.list_attempts(run_id)]}
+        send(resp, AttemptList.model_construct(items=[AttemptView.of(a) for a in run_store.list_attempts(run_id)]))
 
 
 class RunEventsResource:
@@ -167,7 +139,7 @@ class RunEventsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
         run_store.get_run(run_id, req.context.tenant_id)
-        resp.media = {"items": [event_json(e) for e in run_store.list_events(run_id)]}
+        send(resp, EventList.model_construct(items=[EventView.of(e) for e in run_store.list_events(run_id)]))
 
 
 class RunLogsResource:
@@ -212,8 +184,7 @@ class RunCancelResource:
     scopes = {"POST": Scope.RUNS_WRITE}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        resp.status = falcon.HTTP_202
-        resp.media = run_json(run_store.cancel(run_id, req.context.tenant_id))
+        send(resp, RunView.of(run_store.cancel(run_id, req.context.tenant_id)), falcon.HTTP_202)
 
 
 class RunReplayResource:
@@ -228,6 +199,5 @@ class RunReplayResource:
         if isinstance(replayed, Refusal):
             raise refused(replayed)
         replay, created = replayed
-        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/v1/runs/{replay.id}"
-        resp.media = run_json(replay)
+        send(resp, RunView.of(replay), falcon.HTTP_201 if created else falcon.HTTP_200)

@@ -13,7 +13,7 @@ from storage.models import utcnow
 from storage.schedules import FireKind
 from web.auth import actor_of
 from web.errors import refused
-from web.representations import run_json, schedule_json
+from web.representations import RunView, ScheduleList, ScheduleView, send
 from web.requests import payload_body_limit, read_json_body
 
 
@@ -26,12 +26,11 @@ class SchedulesResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         fields = schedule_store.parse_schedule_spec(read_json_body(req, payload_body_limit(self.settings.max_payload_bytes)), self.settings)
         schedule = schedule_store.create_schedule(fields, req.context.tenant_id, actor=actor_of(req))
-        resp.status = falcon.HTTP_201
         resp.location = f"/v1/schedules/{schedule.id}"
-        resp.media = schedule_json(schedule)
+        send(resp, ScheduleView.of(schedule), falcon.HTTP_201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"items": [schedule_json(s) for s in schedule_store.list_schedules(req.context.tenant_id)]}
+        send(resp, ScheduleList.model_construct(items=[ScheduleView.of(s) for s in schedule_store.list_schedules(req.context.tenant_id)]))
 
 
 class ScheduleResource:
@@ -42,13 +41,13 @@ class ScheduleResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
-        resp.media = schedule_json(schedule, events=schedule_store.list_schedule_events(schedule.id, limit=20))
+        send(resp, ScheduleView.of(schedule, events=schedule_store.list_schedule_events(schedule.id, limit=20)))
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
         body = read_json_body(req, payload_body_limit(self.settings.max_payload_bytes))
         fields = schedule_store.parse_schedule_spec(body, self.settings, current=schedule_store.spec_of(schedule))
-        resp.media = schedule_json(schedule_store.update_schedule(schedule, fields, actor=actor_of(req)))
+        send(resp, ScheduleView.of(schedule_store.update_schedule(schedule, fields, actor=actor_of(req))))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
@@ -66,7 +65,7 @@ class SchedulePauseResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
-        resp.media = schedule_json(schedule_store.set_paused(schedule, self.paused, actor=actor_of(req)))
+        send(resp, ScheduleView.of(schedule_store.set_paused(schedule, self.paused, actor=actor_of(req))))
 
 
 class ScheduleTriggerResource:
@@ -86,6 +85,5 @@ class ScheduleTriggerResource:
         if isinstance(run, Refusal):
             raise refused(run)
         schedule_store.record_fire(schedule, now, FireKind.TRIGGERED, run_id=run.id)
-        resp.status = falcon.HTTP_201
         resp.location = f"/v1/runs/{run.id}"
-        resp.media = run_json(run)
+        send(resp, RunView.of(run), falcon.HTTP_201)

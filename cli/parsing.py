@@ -1,0 +1,34 @@
+"""What the command groups share when they declare their arguments: a group's parser, and argument types."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+
+def command_group(sub, name: str, help: str, *, needs_database: bool = False, options=None) -> argparse._SubParsersAction:
+    """Add `dockyard <name>` and return where its subcommands go; with `needs_database`, main opens the database
+    first; `options(parser)` adds the group's own options (before the subcommand)."""
+    group = sub.add_parser(name, help=help)
+    group.set_defaults(needs_database=needs_database)
+    if options is not None:
+        options(group)
+    return group.add_subparsers(dest="action", required=True)
+
+
+def json_value(value: str):
+    """argparse type: a JSON text."""
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+
+
+def utc_time(value: str) -> dt.datetime:
+    """argparse type: an ISO 8601 time, as naive UTC."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
