@@ -35,8 +35,8 @@ def processor_for_run(processors: ProcessorCache, name: str) -> Processor | Refu
     """The processor a new run would use: it must be registered and enabled."""
     try:
         processor = processors.get(name)
-    except NotFound as exc:
-        return Refusal(RefusalKind.NOT_FOUND, "processor", str(exc))
+    except NotFound:
+        return Refusal(RefusalKind.NOT_FOUND, "processor", f"processor {name!r} is not registered")
     if not processor.enabled:
         return Refusal(RefusalKind.INVALID, "processor", f"processor {name!r} is disabled")
     return processor

@@ -21,7 +21,7 @@ def register(sub) -> None:
     submit = rsub.add_parser("submit", help="submit a run of a processor")
     submit.add_argument("processor")
     submit.add_argument("--payload", type=json_value, default={}, help="the run's payload as JSON (default {})")
-    submit.add_argument("--priority", default=Priority.NORMAL, choices=list(Priority))
+    submit.add_argument("--priority", default=Priority.NORMAL, choices=[p.value for p in Priority])
     submit.add_argument("--timeout-seconds", type=int, help="lower the processor's time limit for this run")
     submit.add_argument("--wait", action="store_true", help="wait until the run ends and print it")
     submit.set_defaults(handler=submit_run)

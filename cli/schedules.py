@@ -25,11 +25,11 @@ def register(sub) -> None:
     create.add_argument("--processor", required=True, help="the registered processor each fire runs")
     create.add_argument("--timezone", default="UTC", help="IANA time zone the cron is read in (default UTC)")
     create.add_argument("--payload", type=json_value, default={}, help="each run's payload as JSON (default {})")
-    create.add_argument("--priority", default=Priority.NORMAL, choices=list(Priority))
+    create.add_argument("--priority", default=Priority.NORMAL, choices=[p.value for p in Priority])
     create.add_argument(
         "--overlap",
         default=Overlap.ALLOW,
-        choices=list(Overlap),
+        choices=[o.value for o in Overlap],
         help="while a run of this schedule has not ended: fire anyway, skip the fire, or cancel it and fire (default allow)",
     )
     create.add_argument(

@@ -115,21 +115,32 @@ PINNED_IMAGE = r"^(?:[a-z0-9][a-z0-9._:/-]*@)?sha256:[0-9a-f]{64}$"
 PINNED_IMAGE_RULE = "repo@sha256:<64 hex> from a registry, or a local image id sha256:<64 hex>"
 
 
+def _settings_default(schema: dict) -> None:
+    """For a field that may be left out (the settings give it) but not sent as null: no default in its schema."""
+    schema.pop("default", None)
+
+
 class Resources(Spec):
     """A processor's container limits (defaults: DOCKYARD_DEFAULT_CPUS, _MEMORY_MB, _PIDS)."""
 
-    cpus: Annotated[float | None, Field(ge=0.01, le=64), Rule("must be a number from 0.01 to 64")] = None
-    memory_mb: Annotated[int | None, Field(ge=6, le=1_048_576), Rule("must be an integer from 6 to 1048576")] = None
-    pids: Annotated[int | None, Field(ge=1, le=32768), Rule("must be an integer from 1 to 32768")] = None
+    cpus: Annotated[float, Field(ge=0.01, le=64, json_schema_extra=_settings_default), Rule("must be a number from 0.01 to 64")] = None
+    memory_mb: Annotated[
+        int, Field(ge=6, le=1_048_576, json_schema_extra=_settings_default), Rule("must be an integer from 6 to 1048576")
+    ] = None
+    pids: Annotated[int, Field(ge=1, le=32768, json_schema_extra=_settings_default), Rule("must be an integer from 1 to 32768")] = None
+
+
+# A whole number stays one (60, not 60.0) in the stored policy and in answers.
+Seconds = Annotated[int, Field(ge=0)] | Annotated[float, Field(ge=0)]
 
 
 class RetrySpec(Spec):
     """When a failed attempt is tried again, and after how long."""
 
     max_attempts: Annotated[int, Field(ge=1, le=100), Rule("must be an integer from 1 to 100")] = 1
-    backoff_min_seconds: Annotated[float, Field(ge=0), Rule("must be a number >= 0")] = 1
+    backoff_min_seconds: Annotated[Seconds, Rule("must be a number >= 0")] = 1
     backoff_max_seconds: Annotated[
-        float, Field(ge=0), Rule("must be a number from 0 up to {settings.max_backoff_seconds} (DOCKYARD_MAX_BACKOFF_SECONDS)")
+        Seconds, Rule("must be a number from 0 up to {settings.max_backoff_seconds} (DOCKYARD_MAX_BACKOFF_SECONDS)")
     ] = 60
     jitter: Annotated[bool, Rule("must be true or false")] = True
     retry_on_exit_codes: Annotated[
@@ -149,17 +160,15 @@ class RetrySpec(Spec):
 
     def stored(self) -> dict:
         """The policy as the processor row keeps it (every field, defaults filled)."""
-        data = self.model_dump()
-        for name in ("backoff_min_seconds", "backoff_max_seconds"):
-            if float(data[name]).is_integer():
-                data[name] = int(data[name])  # as written: 60, not 60.0
-        return data
+        return self.model_dump()
 
 
 class ProcessorSpec(Spec):
     """A processor, as registered (PUT /v1/processors/{name}, or an entry of a manifest)."""
 
-    name: Annotated[str | None, Field(description="if given, the name in the path"), Rule("must be a string")] = None
+    name: Annotated[
+        str, Field(description="if given, the name in the path", json_schema_extra=_settings_default), Rule("must be a string")
+    ] = None
     image: Annotated[
         str,
         Field(pattern=PINNED_IMAGE, description=PINNED_IMAGE_RULE),
@@ -172,16 +181,24 @@ class ProcessorSpec(Spec):
         list[str] | None, Field(min_length=1, description="default: the image's own"), Rule("must be a non-empty list of strings")
     ] = None
     timeout_seconds: Annotated[
-        int | None,
-        Field(ge=1, description="default DOCKYARD_DEFAULT_TIMEOUT_SECONDS; at most DOCKYARD_MAX_TIMEOUT_SECONDS"),
+        int,
+        Field(
+            ge=1,
+            description="default DOCKYARD_DEFAULT_TIMEOUT_SECONDS; at most DOCKYARD_MAX_TIMEOUT_SECONDS",
+            json_schema_extra=_settings_default,
+        ),
         Rule("must be an integer from 1 to {settings.max_timeout_seconds}"),
     ] = None
     resources: Annotated[Resources | None, Rule("must be an object with cpus, memory_mb, pids")] = None
     network: Annotated[Network, lenient(), one_of(Network)] = Network.NONE
     env: Annotated[dict[str, str] | None, Rule("must be an object of string values")] = None
     queue: Annotated[
-        str | None,
-        Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="default DOCKYARD_DEFAULT_QUEUE, the only one served"),
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+            description="default DOCKYARD_DEFAULT_QUEUE, the only one served",
+            json_schema_extra=_settings_default,
+        ),
         Rule("must be 1-64 characters of letters, digits, '.', '-' or '_'"),
     ] = None
     concurrency: Annotated[

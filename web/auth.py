@@ -89,4 +89,4 @@ class Authentication:
             log.error("%s %s has no scope declared; refusing it", req.method, req.uri_template)
             raise Problem(falcon.HTTP_403, "Forbidden", f"{req.method} {req.uri_template} is not open to API keys")
         if not caller.allows(scope):
-            raise Problem(falcon.HTTP_403, "Forbidden", f"API key {caller.key_id} lacks the scope {scope!r}")
+            raise Problem(falcon.HTTP_403, "Forbidden", f"API key {caller.key_id} lacks the scope {str(scope)!r}")

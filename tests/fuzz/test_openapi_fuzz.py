@@ -68,7 +68,8 @@ def _serve(db):
     make_processor("echo")
     broker = StubBroker()
     broker.declare_queue("runs")
-    app = create_app(Settings(worker_name="fuzz", rate_limit_per_second=0), db=db, dispatcher=Dispatcher(broker))
+    dispatcher = Dispatcher(broker)
+    app = create_app(Settings(worker_name="fuzz", rate_limit_per_second=0), db=db, dispatcher=dispatcher)
     _, key = create_key("default", "admin", actor="test")
     client = falcon.testing.TestClient(app, headers={"Authorization": f"Bearer {key}"})
     client.simulate_post("/v1/schedules", json={"name": "nightly", "cron": "0 3 * * *", "processor": "echo"})
@@ -76,6 +77,7 @@ def _serve(db):
     assert client.simulate_get("/openapi.json").json == schema.raw_schema  # what is fuzzed is what is served
     CURRENT.app = app
     yield app, {"Authorization": f"Bearer {key}"}
+    dispatcher.close()
     broker.close()
 
 

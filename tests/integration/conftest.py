@@ -91,6 +91,7 @@ class Stack:
     broker: dramatiq.Broker
     docker: docker.DockerClient
     db: object = None
+    dispatcher: Dispatcher | None = None  # the API's, closed with the stack
 
     def register(self, name: str, spec: dict) -> None:
         put_processor(parse_processor_spec(name, spec, self.settings), actor="test")
@@ -137,6 +138,7 @@ def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetc
             broker,
             docker_client,
             db,
+            dispatcher,
         )
         for name, spec in sample_processors.items():
             stack.register(name, spec)

@@ -197,7 +197,8 @@ def test_a_full_queue_answers_503_and_leaves_no_run(stack, sample_processors):
     # Its own small queue and API, with no worker: three messages fill it.
     settings = stack.settings.replace(default_queue=unique("full"), queue_max_length=3)
     broker = create_broker(settings)
-    client = falcon.testing.TestClient(create_app(settings, db=stack.db, dispatcher=Dispatcher(broker)), headers=key_headers())
+    dispatcher = Dispatcher(broker)
+    client = falcon.testing.TestClient(create_app(settings, db=stack.db, dispatcher=dispatcher), headers=key_headers())
     spec = {k: v for k, v in sample_processors["echo"].items() if k != "name"}
     put_processor(parse_processor_spec("echo-full", spec, settings), actor="test")
     try:
@@ -208,6 +209,7 @@ def test_a_full_queue_answers_503_and_leaves_no_run(stack, sample_processors):
         assert refused.headers["retry-after"] and "is full" in refused.json["detail"]
         assert Run.select().where(Run.processor == "echo-full").count() == 3
     finally:
+        dispatcher.close()
         broker.close()
         delete_queues(required_env("DOCKYARD_BROKER_URL"), settings.default_queue)
 
@@ -228,7 +230,8 @@ def close_from_the_broker(local_port: int) -> None:
 
 def test_the_api_publisher_survives_a_connection_the_broker_closed(stack):
     broker = create_broker(stack.settings)
-    client = falcon.testing.TestClient(create_app(stack.settings, db=stack.db, dispatcher=Dispatcher(broker)), headers=key_headers())
+    dispatcher = Dispatcher(broker)
+    client = falcon.testing.TestClient(create_app(stack.settings, db=stack.db, dispatcher=dispatcher), headers=key_headers())
     try:
         assert client.simulate_post("/v1/runs", json={"processor": "echo"}).status_code == 201
         # NOTE: the publisher's socket; pika keeps it on its transport.
@@ -238,6 +241,7 @@ def test_the_api_publisher_survives_a_connection_the_broker_closed(stack):
         assert resp.status_code == 201, resp.text
         assert stack.wait_state(resp.json["id"], timeout=30)["state"] == "succeeded"
     finally:
+        dispatcher.close()
         broker.close()
 
 
@@ -253,7 +257,7 @@ def test_the_outbox_republishes_a_run_whose_publish_never_happened(stack):
         timeout_seconds=30,
     )
     Run.update(created_at=utcnow() - dt.timedelta(seconds=60)).where(Run.id == run.id).execute()
-    dispatcher = Dispatcher(stack.broker)
+    dispatcher = stack.dispatcher
     assert dispatcher.republish_lost() >= 1
     done = stack.wait_state(run.id, timeout=30)
     assert done["state"] == "succeeded" and done["result"] == {"from": "outbox"}
@@ -271,7 +275,7 @@ def test_a_run_published_twice_runs_once(stack):
 
 def test_the_outbox_revives_a_run_whose_worker_and_message_are_gone(stack):
     run = running_under(stack, "echo", {"revived": True}, "vanished-worker", utcnow() - dt.timedelta(minutes=5))
-    assert Dispatcher(stack.broker).republish_lost() >= 1
+    assert stack.dispatcher.republish_lost() >= 1
     done = stack.wait_state(run.id, timeout=30)
     assert done["state"] == "succeeded" and done["attempts"] == 2
     assert attempts_of(stack, run.id)[0]["outcome"] == "worker_lost"

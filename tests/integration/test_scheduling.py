@@ -9,7 +9,6 @@ import threading
 import psycopg2
 
 from actors.containers import ContainerRunner
-from actors.dispatch import Dispatcher
 from actors.housekeeping import Housekeeping
 from actors.queues import QueueAdmin
 from scheduling.firing import Firer
@@ -39,7 +38,7 @@ def runs_of(stack, schedule: dict) -> list[dict]:
 
 def test_a_schedule_fires_runs_that_succeed_pause_stops_it_and_trigger_fires_at_once(stack):
     schedule = create_schedule(stack)
-    firer = Firer(Dispatcher(stack.broker))
+    firer = Firer(stack.dispatcher)
     due = parse(schedule["next_fire_at"])
     assert firer.fire_due(schedule["id"], now=due + SEC) == [("fired", due)]
     [run] = runs_of(stack, schedule)
@@ -63,7 +62,7 @@ def a_sleeping_fire(stack, overlap: str) -> tuple[dict, Firer, dict, dt.datetime
     """A schedule of 30 s sleeps with this overlap policy, fired once; wait until its run sleeps.
     Return the schedule, the firer, the run and the next fire time."""
     schedule = create_schedule(stack, processor="sleep", payload={"seconds": 30}, overlap=overlap)
-    firer = Firer(Dispatcher(stack.broker))
+    firer = Firer(stack.dispatcher)
     first = parse(schedule["next_fire_at"])
     firer.fire_due(schedule["id"], now=first + SEC)
     [run] = runs_of(stack, schedule)
@@ -96,7 +95,7 @@ def test_replace_cancels_the_running_container_and_starts_the_new_run(stack):
 
 def test_two_leaders_on_postgres_make_one_run_per_fire(stack):
     schedule = create_schedule(stack)
-    firers = [Firer(Dispatcher(stack.broker)), Firer(Dispatcher(stack.broker))]
+    firers = [Firer(stack.dispatcher), Firer(stack.dispatcher)]
     first = parse(schedule["next_fire_at"])
     for n in range(5):
         at = first + dt.timedelta(minutes=5 * n)
@@ -164,9 +163,7 @@ def make_ghost(stack) -> Run:
 
 
 def housekeeping(stack) -> Housekeeping:
-    return Housekeeping(
-        stack.settings, Dispatcher(stack.broker), QueueAdmin(stack.broker), ContainerRunner(stack.docker), orphan_min_age_seconds=0
-    )
+    return Housekeeping(stack.settings, stack.dispatcher, QueueAdmin(stack.broker), ContainerRunner(stack.docker), orphan_min_age_seconds=0)
 
 
 def test_the_lease_reaper_gets_a_dead_workers_run_taken_over_and_retried(stack):

@@ -19,10 +19,22 @@ def broker():
 
 
 @pytest.fixture
-def dispatcher(broker):
-    dispatcher = Dispatcher(broker)
-    yield dispatcher
-    dispatcher.close()
+def new_dispatcher():
+    """Make dispatchers that are closed (their published-marks thread stopped) when the test ends."""
+    made: list[Dispatcher] = []
+
+    def make(broker) -> Dispatcher:
+        made.append(Dispatcher(broker))
+        return made[-1]
+
+    yield make
+    for dispatcher in made:
+        dispatcher.close()
+
+
+@pytest.fixture
+def dispatcher(broker, new_dispatcher):
+    return new_dispatcher(broker)
 
 
 @pytest.fixture

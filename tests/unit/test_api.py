@@ -5,7 +5,6 @@ import json
 import falcon.testing
 import pytest
 
-from actors.dispatch import Dispatcher
 from storage.models import Run
 from tests.conftest import key_headers
 from tests.storage_cases import PIN
@@ -222,12 +221,12 @@ def test_openapi_document_is_valid_openapi(client):
     validate(client.simulate_get("/openapi.json").json)
 
 
-def test_readyz_names_the_broker_when_it_does_not_answer(settings, sqlite_db):
+def test_readyz_names_the_broker_when_it_does_not_answer(new_dispatcher, settings, sqlite_db):
     from actors.broker import create_broker
 
     # Nothing listens on port 9 of loopback: the connection is refused at once.
     broker = create_broker(settings.replace(broker_url="amqp://guest:guest@127.0.0.1:9/%2F?connection_attempts=1"))
-    client = falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=Dispatcher(broker)), headers=key_headers())
+    client = falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=new_dispatcher(broker)), headers=key_headers())
     resp = client.simulate_get("/readyz")
     assert resp.status_code == 503
     assert resp.json["down"] == ["broker"]
@@ -290,10 +289,10 @@ def test_a_run_of_a_disabled_processor_is_not_replayed(client, broker):
     assert again.status_code == 200 and again.json["id"] == first
 
 
-def test_processor_that_cannot_fit_the_consumer_timeout_is_refused(settings, sqlite_db, broker):
+def test_processor_that_cannot_fit_the_consumer_timeout_is_refused(new_dispatcher, settings, sqlite_db, broker):
     # Settings that `from_env` would refuse, to reach the per-processor check.
     tight = settings.replace(broker_consumer_timeout_seconds=600, max_timeout_seconds=3600)
-    client = falcon.testing.TestClient(create_app(tight, db=sqlite_db, dispatcher=Dispatcher(broker)), headers=key_headers())
+    client = falcon.testing.TestClient(create_app(tight, db=sqlite_db, dispatcher=new_dispatcher(broker)), headers=key_headers())
     ok = client.simulate_put("/v1/processors/fits", json={"image": PIN, "timeout_seconds": 500, "retry": {"backoff_max_seconds": 60}})
     assert ok.status_code == 201, ok.text
     resp = client.simulate_put("/v1/processors/late", json={"image": PIN, "timeout_seconds": 550, "retry": {"backoff_max_seconds": 60}})

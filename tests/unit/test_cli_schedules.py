@@ -8,7 +8,6 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
-from actors.dispatch import Dispatcher
 from cli.main import main
 from storage.api_keys import create_key
 from tests.storage_cases import make_processor
@@ -21,9 +20,9 @@ class QuietHandler(WSGIRequestHandler):
 
 
 @pytest.fixture
-def api(settings, sqlite_db, broker):
+def api(new_dispatcher, settings, sqlite_db, broker):
     make_processor("echo")
-    server = make_server("127.0.0.1", 0, create_app(settings, db=sqlite_db, dispatcher=Dispatcher(broker)), handler_class=QuietHandler)
+    server = make_server("127.0.0.1", 0, create_app(settings, db=sqlite_db, dispatcher=new_dispatcher(broker)), handler_class=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -12,7 +12,6 @@ import threading
 import prometheus_client
 import pytest
 
-from actors.dispatch import Dispatcher
 from scheduling.firing import Firer
 from storage import run_states
 from storage import runs as run_store
@@ -56,9 +55,9 @@ def kinds(schedule: Schedule) -> list[tuple[str, dt.datetime]]:
 
 
 @pytest.fixture
-def firer(sqlite_db, broker):
+def firer(new_dispatcher, sqlite_db, broker):
     make_processor("echo")
-    return Firer(Dispatcher(broker))
+    return Firer(new_dispatcher(broker))
 
 
 def test_a_due_fire_makes_one_run_and_moves_next_fire_at(firer, broker):
@@ -78,9 +77,9 @@ def test_a_due_fire_makes_one_run_and_moves_next_fire_at(firer, broker):
     assert firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + 5 * SEC) == []  # handled: nothing more
 
 
-def test_two_leaders_firing_the_same_time_make_one_run(firer, broker):
+def test_two_leaders_firing_the_same_time_make_one_run(new_dispatcher, firer, broker):
     """The fence: a unique (schedule_id, scheduled_for). Two firers race on one fire time, many times."""
-    other = Firer(Dispatcher(broker))
+    other = Firer(new_dispatcher(broker))
     for hour in range(10, 16):
         schedule = make_schedule(T(2026, 1, 1, hour - 1, 30), name=f"race-{hour}")
         barrier = threading.Barrier(2)
@@ -222,7 +221,9 @@ def test_a_0230_berlin_job_fires_once_on_the_spring_change(firer):
 
 
 @pytest.mark.parametrize("overlap", ["forbid", "replace"])
-def test_a_second_leader_with_a_stale_view_neither_skips_nor_replaces_the_run_of_the_same_fire(firer, broker, monkeypatch, overlap):
+def test_a_second_leader_with_a_stale_view_neither_skips_nor_replaces_the_run_of_the_same_fire(
+    new_dispatcher, firer, broker, monkeypatch, overlap
+):
     schedule = make_schedule(T(2026, 1, 1, 9, 30), overlap=overlap)
     firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + SEC)
     [made] = runs_of(schedule)
@@ -235,7 +236,7 @@ def test_a_second_leader_with_a_stale_view_neither_skips_nor_replaces_the_run_of
         return None if len(looks) == 1 else real(*args)
 
     monkeypatch.setattr(schedule_store, "run_of_fire", stale_first_look)
-    other = Firer(Dispatcher(broker))
+    other = Firer(new_dispatcher(broker))
     assert other.fire_due(schedule.id, now=T(2026, 1, 1, 10) + 2 * SEC) == [("fired", T(2026, 1, 1, 10))]
     assert [(r.id, r.state) for r in runs_of(schedule)] == [(made.id, "queued")]
     assert kinds(schedule) == [("fired", T(2026, 1, 1, 10))]

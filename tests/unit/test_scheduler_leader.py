@@ -8,7 +8,6 @@ import threading
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from actors.dispatch import Dispatcher
 from scheduling.cron_jobs import CronJobs, ScheduleTrigger
 from scheduling.leader import Leader
 from scheduling.leadership import FileLeadership, PostgresLeadership, leadership_for
@@ -112,13 +111,13 @@ def test_the_lock_fits_the_database():
     assert isinstance(sqlite, FileLeadership) and sqlite.path == "var/lib/dockyard/dockyard.db.scheduler.lock"
 
 
-def test_of_two_leaders_one_leads_fires_due_schedules_and_hands_over_when_stopped(sqlite_db, broker, tmp_path):
+def test_of_two_leaders_one_leads_fires_due_schedules_and_hands_over_when_stopped(new_dispatcher, sqlite_db, broker, tmp_path):
     make_processor("echo")
     # Created two minutes ago: its fire a minute ago is due, within the 300 s catch-up window.
     schedule = make_schedule("minutely", cron="* * * * *", created=utcnow() - dt.timedelta(minutes=2))
     lock = str(tmp_path / "scheduler.lock")
     leaders = [
-        Leader(FileLeadership(lock), Dispatcher(broker), name=name, sync_seconds=0.1, campaign_seconds=0.1, housekeeping=None)
+        Leader(FileLeadership(lock), new_dispatcher(broker), name=name, sync_seconds=0.1, campaign_seconds=0.1, housekeeping=None)
         for name in ("a", "b")
     ]
     stops = [threading.Event(), threading.Event()]

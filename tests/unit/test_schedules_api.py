@@ -5,7 +5,6 @@ import json
 import falcon.testing
 import pytest
 
-from actors.dispatch import Dispatcher
 from tests.conftest import key_headers
 from tests.storage_cases import make_processor
 from web.app import create_app
@@ -82,10 +81,10 @@ def test_every_minute_is_the_default_minimum(client):
     assert create(client, cron="* * * * *").status_code == 201
 
 
-def test_firing_more_often_than_the_minimum_is_refused(settings, sqlite_db, broker):
+def test_firing_more_often_than_the_minimum_is_refused(new_dispatcher, settings, sqlite_db, broker):
     make_processor("echo")
     strict = settings.replace(schedule_min_interval_seconds=600)
-    client = falcon.testing.TestClient(create_app(strict, db=sqlite_db, dispatcher=Dispatcher(broker)), headers=key_headers())
+    client = falcon.testing.TestClient(create_app(strict, db=sqlite_db, dispatcher=new_dispatcher(broker)), headers=key_headers())
     resp = client.simulate_post("/v1/schedules", json={**NIGHTLY, "cron": "*/5 * * * *"})
     assert "cron" in problem_fields(resp, 422)
     assert "minimum interval is 600s" in resp.json["detail"]
@@ -130,10 +129,10 @@ def test_trigger_starts_a_run_now(client, broker):
     assert [r["id"] for r in listed] == [run["id"]]
 
 
-def test_payload_and_body_limits_follow_the_setting(settings, sqlite_db, broker):
+def test_payload_and_body_limits_follow_the_setting(new_dispatcher, settings, sqlite_db, broker):
     make_processor("echo")
     small = settings.replace(max_payload_bytes=1000)
-    client = falcon.testing.TestClient(create_app(small, db=sqlite_db, dispatcher=Dispatcher(broker)), headers=key_headers())
+    client = falcon.testing.TestClient(create_app(small, db=sqlite_db, dispatcher=new_dispatcher(broker)), headers=key_headers())
     resp = client.simulate_post("/v1/schedules", json={**NIGHTLY, "payload": "x" * 1000})
     assert problem_fields(resp, 422) == ["payload"] and "larger than 1000 bytes" in resp.json["detail"]
     resp = client.simulate_post("/v1/schedules", json={**NIGHTLY, "payload": "x" * 70_000})

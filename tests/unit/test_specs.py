@@ -78,5 +78,24 @@ def test_the_cli_offers_the_enums_choices():
     def choices(command, flag):
         return next(a.choices for a in command._actions if flag in a.option_strings)
 
-    assert choices(submit, "--priority") == list(Priority) == choices(create, "--priority")
-    assert choices(create, "--overlap") == list(Overlap)
+    # values, not members: argparse prints the choices when one is refused
+    assert choices(submit, "--priority") == [p.value for p in Priority] == choices(create, "--priority")
+    assert choices(create, "--overlap") == [o.value for o in Overlap]
+
+
+def test_a_field_the_settings_fill_may_be_left_out_but_not_sent_as_null():
+    assert errors(ProcessorSpec, {"image": PIN, "timeout_seconds": None, "resources": {"cpus": None}, "queue": None}, Settings()) == {
+        "timeout_seconds": "must be an integer from 1 to 3600",
+        "resources.cpus": "must be a number from 0.01 to 64",
+        "queue": "must be 1-64 characters of letters, digits, '.', '-' or '_'",
+    }
+    stored = checked(ProcessorSpec, {"image": PIN}, Settings()).stored("echo", Settings())
+    assert stored["timeout_seconds"] == Settings().default_timeout_seconds and stored["queue"] == Settings().default_queue
+
+
+def test_a_processor_answers_with_its_numbers_as_written(client):
+    resp = client.simulate_put("/v1/processors/report", json={"image": PIN, "retry": {"backoff_min_seconds": 0.5}})
+    assert resp.status_code == 201, resp.text
+    retry = client.simulate_get("/v1/processors/report").json["retry"]
+    assert retry["backoff_min_seconds"] == 0.5 and retry["backoff_max_seconds"] == 60
+    assert '"backoff_max_seconds":60,' in client.simulate_get("/v1/processors/report").text  # 60, not 60.0
