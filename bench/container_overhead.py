@@ -34,6 +34,7 @@ from actors.containers import ContainerSpec, container_options
 from bench.stack import Stack, machine_line, percentile
 from storage.models import Run
 from storage.processors import get_processor
+from storage.run_states import RunState
 
 POLL_SECONDS = 0.01
 PAYLOAD = {"hello": "bench"}
@@ -90,7 +91,7 @@ def wait_finished(run_ids: list[str], deadline_seconds: float) -> list[Run]:
     while True:
         runs = list(Run.select().where(Run.id.in_(run_ids) & Run.finished_at.is_null(False)))
         if len(runs) == len(run_ids):
-            failed = [r for r in runs if r.state != "succeeded"]
+            failed = [r for r in runs if r.state != RunState.SUCCEEDED]
             if failed:
                 raise SystemExit(f"bench: run {failed[0].id} ended {failed[0].state}: {failed[0].error_message}")
             return runs
