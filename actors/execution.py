@@ -338,21 +338,16 @@ class Executor:
         """Check the processor and its image, run the container, and say how the attempt ended (no database write
         but the container id and the log). `processor` None: it is no longer registered."""
         if processor is None:
-            missing = NotFound("processor", run.processor)
-            capture.note(f"refused: {missing}")
-            return AttemptEnd(Verdict(AttemptOutcome.FAILED, RunState.FAILED, "processor_missing", str(missing)))
+            return self._refused(run, capture, "processor_missing", str(NotFound("processor", run.processor)))
         if not processor.enabled:
             # Off the allowlist since the run was accepted (a manifest no longer lists it).
-            message = f"processor {processor.name!r} is disabled; its queued runs are refused"
-            capture.note(f"refused: {message}")
-            log.error("run %s refused: %s", run.id, message)
-            return AttemptEnd(Verdict(AttemptOutcome.FAILED, RunState.FAILED, "processor_disabled", message))
+            return self._refused(
+                run, capture, "processor_disabled", f"processor {processor.name!r} is disabled; its queued runs are refused"
+            )
         try:
             image = resolve_pinned_image(self.client, processor.image)
         except ImageRefused as exc:
-            capture.note(f"refused: {exc}")
-            log.error("run %s refused: %s", run.id, exc)
-            return AttemptEnd(Verdict(AttemptOutcome.FAILED, RunState.FAILED, "image_refused", str(exc)))
+            return self._refused(run, capture, "image_refused", str(exc))
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             return AttemptEnd(self._infrastructure_failure(run, capture, exc))
 
@@ -409,6 +404,12 @@ class Executor:
             run_store.set_attempt_container(attempt_id, container_id)
         except peewee.PeeweeException:
             log.warning("could not record container %s of attempt %s yet", container_id[:12], attempt_id, exc_info=True)
+
+    def _refused(self, run: Run, capture: OutputCapture, reason: str, message: str) -> AttemptEnd:
+        """An attempt that started no container: a failure no retry can fix (actors/retry_policy.py)."""
+        capture.note(f"refused: {message}")
+        log.error("run %s refused: %s", run.id, message)
+        return AttemptEnd(Verdict(AttemptOutcome.FAILED, RunState.FAILED, reason, message))
 
     def _infrastructure_failure(self, run: Run, capture: OutputCapture, exc: Exception) -> Verdict:
         capture.note(f"infrastructure error: {exc}")

@@ -179,8 +179,8 @@ def get_key(key_id: str) -> ApiKey:
 
 def revoke_key(key_id: str, *, actor: str, now: dt.datetime | None = None) -> ApiKey:
     """Revoke a key, audited as `actor` (again is harmless, and not recorded); NotFound if there is no such key."""
-    key = get_key(key_id)
-    with audit.change(actor, "key.revoke", key_id, tenant_id=key.tenant_id) as entry:
+    with audit.change(actor, "key.revoke", key_id) as entry:
+        entry.tenant_id = get_key(key_id).tenant_id
         entry.skip = not _revoke(key_id, now or utcnow())
     return get_key(key_id)
 
@@ -192,9 +192,9 @@ def _revoke(key_id: str, now: dt.datetime) -> bool:
 def rotate_key(key_id: str, *, actor: str, now: dt.datetime | None = None) -> tuple[ApiKey, str]:
     """Replace a key by a new one with the same tenant, scopes, name and expiry, audited as `actor`; the old one is revoked."""
     now = now or utcnow()
-    old = get_key(key_id)
-    with audit.change(actor, "key.rotate", key_id, tenant_id=old.tenant_id) as entry:
+    with audit.change(actor, "key.rotate", key_id) as entry:
         old = get_key(key_id)
+        entry.tenant_id = old.tenant_id
         if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
             raise InvalidSpec([("key", f"API key {key_id} is revoked or expired; create a new one")])
         new, secret = _insert_key(old.tenant_id, old.scopes, name=old.name, expires_at=old.expires_at, now=now)

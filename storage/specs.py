@@ -88,7 +88,7 @@ LabelValue = Annotated[str, StringConstraints(max_length=MAX_LABEL_CHARS)]
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RunSubmission(Spec):
