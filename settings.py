@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 PREFIX = "DOCKYARD_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("auto", "json", "text")
 
 
 class SettingsError(ValueError):
@@ -47,6 +48,8 @@ class Settings:
     default_cpus: float = 1.0
     default_pids: int = 128
     log_level: str = "INFO"
+    # "json" (one object per line), "text", or "auto": text at a terminal, JSON elsewhere.
+    log_format: str = "auto"
     # RabbitMQ's consumer_timeout (infra/rabbitmq/rabbitmq.conf): a delivery
     # held unacked longer than this is redelivered.
     broker_consumer_timeout_seconds: int = 10800
@@ -139,6 +142,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}DEFAULT_CPUS: must be greater than 0")
         if self.log_level.upper() not in LOG_LEVELS:
             raise SettingsError(f"{PREFIX}LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"{PREFIX}LOG_FORMAT: must be one of {', '.join(LOG_FORMATS)}")
         # NOTE: a delivery stays unacked for a whole run (and a retry's whole
         # backoff); past consumer_timeout RabbitMQ closes the channel and
         # redelivers, so the longest run plus the longest backoff must fit.
@@ -175,31 +180,3 @@ def _parse(key: str, raw: str, f: dataclasses.Field):
     if not raw:
         raise SettingsError(f"{key}: must not be empty")
     return raw
-
-
-def configure_logging(settings: Settings) -> None:
-    """Entry points call this once: one format, and pika's and APScheduler's chatter kept to warnings."""
-    import logging
-
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
-    # APScheduler logs every job added and run at INFO: a line or three per fire.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
-def serve_metrics(port: int, setting: str) -> bool:
-    """Entry points call this once: Prometheus /metrics on `port` (0: off); a port in use is logged, not fatal."""
-    import logging
-
-    import prometheus_client
-
-    log = logging.getLogger("metrics")
-    if not port:
-        return False
-    try:
-        prometheus_client.start_http_server(port)
-    except OSError as exc:
-        log.warning("metrics not served: port %d: %s (set %s)", port, exc, setting)
-        return False
-    log.info("metrics on http://0.0.0.0:%d/metrics", port)
-    return True

@@ -12,6 +12,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.utils.socket import frames_iter
+from opentelemetry import trace
 
 from actors.output import OutputCapture
 
@@ -95,8 +96,9 @@ class ContainerRunner:
 
         `should_stop()` is called every FLUSH_INTERVAL_SECONDS while the
         container runs; a non-empty string it returns kills the container
-        and is reported as `stopped`.
+        and is reported as `stopped`. Each step is an event of the current span.
         """
+        span = trace.get_current_span()
         create, host = container_options(spec)
         try:
             created = self.client.api.create_container(**create, host_config=self.client.api.create_host_config(**host))
@@ -106,10 +108,11 @@ class ContainerRunner:
             raise InfrastructureError(f"image vanished before create: {exc}") from exc
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise InfrastructureError(f"docker create failed: {exc}") from exc
+        span.add_event("created", {"container.id": container.id})
         try:
             if on_created is not None:
                 on_created(container.id)
-            return self._attach_and_wait(container, spec, capture, should_stop or (lambda: None))
+            return self._attach_and_wait(container, spec, capture, should_stop or (lambda: None), span)
         except (
             docker.errors.APIError,
             requests.exceptions.RequestException,
@@ -118,8 +121,9 @@ class ContainerRunner:
             raise InfrastructureError(f"docker engine failed during the run: {exc}") from exc
         finally:
             self._remove(container)
+            span.add_event("removed")
 
-    def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture, should_stop) -> ContainerResult:
+    def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture, should_stop, span) -> ContainerResult:
         sock = self.client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         reader = threading.Thread(
             target=_pump,
@@ -131,8 +135,10 @@ class ContainerRunner:
         try:
             container.start()
             started = time.monotonic()
+            span.add_event("started")
             _send_payload(sock, spec.payload)
             exit_code, timed_out, stopped = self._wait(container, spec.timeout_seconds, started, capture, should_stop)
+            span.add_event("exited", {"process.exit.code": -1 if exit_code is None else exit_code, "timed_out": timed_out})
             reader.join(DRAIN_SECONDS)
         finally:
             _close(sock)
@@ -174,9 +180,11 @@ class ContainerRunner:
             if time.monotonic() >= deadline:
                 timed_out = True
                 capture.note(f"timed out after {timeout_seconds:g}s; killing the container")
+                trace.get_current_span().add_event("killed", {"reason": "timed out"})
                 _kill(container)
             elif stopped := should_stop():
                 capture.note(f"{stopped}; killing the container")
+                trace.get_current_span().add_event("killed", {"reason": stopped})
                 _kill(container)
         if "error" in outcome:
             raise outcome["error"]

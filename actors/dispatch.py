@@ -17,6 +17,7 @@ import peewee
 import pika.exceptions
 from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError
+from opentelemetry import trace
 
 from actors import admission
 from actors.admission import Refusal
@@ -27,23 +28,24 @@ from storage.database import database, release_connection
 from storage.models import Run, utcnow
 from storage.processors import ProcessorCache, run_fields
 from storage.specs import Priority
+from telemetry.logs import log_context
+from telemetry.tracing import context_of, link_to, traceparent, tracer
 
 log = logging.getLogger(__name__)
+tracing = tracer(__name__)
 
 
 class QueueUnavailable(Exception):
     """The broker did not confirm the publish; the run was withdrawn."""
 
 
-def run_message(run: Run) -> Message:
-    """The message for a run: only its id, at the run's broker priority."""
-    return Message(
-        queue_name=run.queue,
-        actor_name=RUN_ACTOR,
-        args=(run.id,),
-        kwargs={},
-        options={"broker_priority": BROKER_PRIORITIES[run.priority]},
-    )
+def run_message(run: Run, trace_context: str | None = None) -> Message:
+    """The message for a run: only its id, at the run's broker priority, with the trace context
+    its attempts continue (a W3C traceparent in the options, kept when Dramatiq retries the message)."""
+    options = {"broker_priority": BROKER_PRIORITIES[run.priority]}
+    if trace_context:
+        options["traceparent"] = trace_context
+    return Message(queue_name=run.queue, actor_name=RUN_ACTOR, args=(run.id,), kwargs={}, options=options)
 
 
 class PublishedMarks:
@@ -123,15 +125,25 @@ class Dispatcher:
         """Write pending published marks and stop their thread."""
         self.marks.close()
 
-    def publish(self, run: Run) -> None:
-        """Publish a run's message and wait for the broker's confirm; raise QueueUnavailable if refused."""
-        try:
-            self.broker.enqueue(run_message(run))
-        except BrokerConnectionError as exc:
-            # Dramatiq wraps the broker's nack (a full queue) after retrying it.
-            if isinstance(getattr(exc, "message", None), pika.exceptions.NackError):
-                raise QueueUnavailable(f"queue {run.queue!r} is full; try again later") from exc
-            raise QueueUnavailable(f"the broker did not accept the run: {exc}") from exc
+    def publish(self, run: Run, *, context=None) -> None:
+        """Publish a run's message and wait for the broker's confirm; raise QueueUnavailable if refused.
+
+        The publish is a span of `context` (by default the current one); the
+        message carries the publish span's context, which the attempts continue.
+        """
+        with tracing.start_as_current_span(
+            f"{run.queue} publish",
+            context=context,
+            kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.system": "rabbitmq", "messaging.destination.name": run.queue, "dockyard.run_id": run.id},
+        ) as span:
+            try:
+                self.broker.enqueue(run_message(run, traceparent(span)))
+            except BrokerConnectionError as exc:
+                # Dramatiq wraps the broker's nack (a full queue) after retrying it.
+                if isinstance(getattr(exc, "message", None), pika.exceptions.NackError):
+                    raise QueueUnavailable(f"queue {run.queue!r} is full; try again later") from exc
+                raise QueueUnavailable(f"the broker did not accept the run: {exc}") from exc
         self.marks.add(run.id)
 
     def refusal(self, processor: str) -> Refusal | None:
@@ -205,24 +217,33 @@ class Dispatcher:
             "replay_of": original.id,
         }
         try:
-            return self._insert_and_publish(fields), True
+            return self._insert_and_publish(fields, links=link_to(original.traceparent)), True
         except peewee.IntegrityError:
             existing = run_store.find_replay(original.id)
             if existing is None:
                 raise
             return existing, False
 
-    def _insert_and_publish(self, fields: dict, *, keep_if_refused: bool = False) -> Run:
-        run = run_store.create_run(**fields)
-        try:
-            self.publish(run)
-        except QueueUnavailable as exc:
-            if keep_if_refused:
-                log.warning("run %s is stored but not yet published (%s); the outbox will publish it", run.id, exc)
-                return run
-            run_store.withdraw_unpublished(run.id)
-            raise
-        return run
+    def _insert_and_publish(self, fields: dict, *, keep_if_refused: bool = False, links=()) -> Run:
+        """The submit span (a child of the caller's, or a trace of its own) holds the insert and the publish;
+        the run keeps its context, which its attempts, republishes and replays continue or link to."""
+        run_id = run_store.new_run_id()
+        attributes = {"dockyard.run_id": run_id, "dockyard.processor": fields["processor"]}
+        with (
+            tracing.start_as_current_span("dockyard.submit", attributes=attributes, links=links) as span,
+            log_context(run_id=run_id, processor=fields["processor"], tenant=fields.get("tenant_id")),
+        ):
+            with tracing.start_as_current_span("dockyard.runs.insert"):
+                run = run_store.create_run(id=run_id, traceparent=traceparent(span), **fields)
+            try:
+                self.publish(run)
+            except QueueUnavailable as exc:
+                if keep_if_refused:
+                    log.warning("run %s is stored but not yet published (%s); the outbox will publish it", run.id, exc)
+                    return run
+                run_store.withdraw_unpublished(run.id)
+                raise
+            return run
 
     def republish_lost(
         self, *, unpublished_grace: float | None = 30, lease_grace: float | None = 60, retry_grace: float | None = 300
@@ -239,12 +260,13 @@ class Dispatcher:
         for run in run_store.runs_to_republish(
             utcnow(), unpublished_grace=unpublished_grace, lease_grace=lease_grace, retry_grace=retry_grace
         ):
-            try:
-                self.publish(run)
-            except QueueUnavailable as exc:
-                log.warning("outbox: could not republish run %s: %s", run.id, exc)
-                break
-            log.info("outbox: republished run %s (%s)", run.id, run.state)
+            with log_context(run_id=run.id, processor=run.processor, tenant=run.tenant_id):
+                try:
+                    self.publish(run, context=context_of(run.traceparent))  # in the run's own trace
+                except QueueUnavailable as exc:
+                    log.warning("outbox: could not republish run %s: %s", run.id, exc)
+                    break
+                log.info("outbox: republished run %s (%s)", run.id, run.state)
             count += 1
         self.marks.flush()
         return count

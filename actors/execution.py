@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import logging
 import random
-import secrets
 import time
 from dataclasses import dataclass
 
@@ -17,6 +16,8 @@ import dramatiq
 import peewee
 import prometheus_client
 import requests.exceptions
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from actors.containers import ContainerRunner, ContainerSpec, InfrastructureError
 from actors.images import ImageRefused, resolve_pinned_image
@@ -31,8 +32,11 @@ from storage.models import Processor, Run, utcnow
 from storage.processors import get_processor
 from storage.quotas import OverQuota, QuotaBook, claim
 from storage.run_states import AttemptOutcome, RunState, transition
+from telemetry.logs import log_context
+from telemetry.tracing import context_of, traceparent, tracer
 
 log = logging.getLogger(__name__)
+tracing = tracer(__name__)
 
 # How often a running attempt looks for a cancel or a lost lease.
 WATCH_SECONDS = 1.0
@@ -145,8 +149,13 @@ class Executor:
         options = {} if options is None else options
         run = Run.get_or_none(Run.id == run_id)
         if run is None:
-            log.warning("run %s does not exist; dropping its message", run_id)
+            log.warning("run %s does not exist; dropping its message", run_id, extra={"run_id": run_id})
             return
+        with log_context(run_id=run.id, processor=run.processor, tenant=run.tenant_id):
+            self._deliver(run, options)
+
+    def _deliver(self, run: Run, options: dict) -> None:
+        run_id = run.id
         if run.state == RunState.DEAD_LETTER:
             # Dead-lettered, but this message never reached the DLQ (a worker died in between).
             raise DeadLettered(f"run {run_id} is dead-lettered")
@@ -241,12 +250,27 @@ class Executor:
         if claimed is None:
             log.info("run %s is no longer queued; dropping this delivery", run_id)
             return
-        self._attempt_claimed(run, number, processor)
+        # The attempt continues the trace of the message's publish (or, for a message without one, the run's).
+        parent = context_of(options.get("traceparent")) or context_of(run.traceparent)
+        with (
+            tracing.start_as_current_span(
+                "dockyard.attempt",
+                context=parent,
+                kind=trace.SpanKind.CONSUMER,
+                attributes={"dockyard.run_id": run_id, "dockyard.attempt": number, "dockyard.processor": run.processor},
+                record_exception=False,
+                set_status_on_exception=False,  # RetryLater and DeadLettered route the message; they are not the span's error
+            ),
+            log_context(attempt=number),
+        ):
+            self._attempt_claimed(run, number, processor)
 
     def _attempt_claimed(self, run: Run, number: int, processor: Processor | None) -> None:
         """Make attempt `number` of a run this worker holds: its row, its container, its recorded end,
         and the message's next step (RetryLater, DeadLettered, or done)."""
         run_id = run.id
+        span = trace.get_current_span()
+        log.info("run %s attempt %d started", run_id, number)
         attempt = run_store.start_attempt(run_id, number, self.worker_name)
         capture = OutputCapture(
             lambda text: run_store.append_log(run_id, number, text),
@@ -260,8 +284,15 @@ class Executor:
             lambda: self._finish(run, number, attempt.id, ended, capture),
             what=f"the end of run {run_id} attempt {number}",
         )
+        outcome = ended.verdict.attempt_outcome
+        span.set_attribute("dockyard.attempt.outcome", outcome)
+        if outcome != AttemptOutcome.SUCCEEDED:
+            span.set_status(Status(StatusCode.ERROR, ended.verdict.message))
         if decision is None:
+            log.info("run %s attempt %d ended %s; the run was cancelled or taken over meanwhile", run_id, number, outcome)
             return
+        span.set_attribute("dockyard.run.state", decision.run_state)
+        log.info("run %s attempt %d ended %s; the run is %s", run_id, number, outcome, decision.run_state)
         if decision.run_state == RunState.RETRYING:
             raise RetryLater(f"run {run_id}: {decision.message}", delay=int(decision.delay_seconds * 1000))
         if decision.run_state == RunState.DEAD_LETTER:
@@ -350,16 +381,33 @@ class Executor:
             return self._refused(run, capture, "image_refused", str(exc))
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             return AttemptEnd(self._infrastructure_failure(run, capture, exc))
+        with tracing.start_as_current_span(
+            "dockyard.container", attributes={"container.image.name": processor.image, "container.image.id": image.id}
+        ) as span:
+            ended = self._run_container(run, processor, image.id, number, attempt_id, capture, watch)
+            span.set_attribute("dockyard.attempt.outcome", ended.verdict.attempt_outcome)
+            if ended.container_id:
+                span.set_attribute("container.id", ended.container_id)
+            if ended.exit_code is not None:
+                span.set_attribute("process.exit.code", ended.exit_code)
+            if ended.verdict.attempt_outcome != AttemptOutcome.SUCCEEDED:
+                span.set_status(Status(StatusCode.ERROR, ended.verdict.message))
+            return ended
 
+    def _run_container(
+        self, run: Run, processor: Processor, image_id: str, number: int, attempt_id: int, capture: OutputCapture, watch: AttemptWatch
+    ) -> AttemptEnd:
+        """Run the attempt's container inside the current (container) span, whose context the container gets as TRACEPARENT."""
+        context = traceparent()
         spec = ContainerSpec(
-            image_id=image.id,
+            image_id=image_id,
             command=processor.command,
             env={
                 **(processor.env or {}),
                 "DOCKYARD_RUN_ID": run.id,
                 "DOCKYARD_ATTEMPT": str(number),
                 "DOCKYARD_PROCESSOR": run.processor,
-                "TRACEPARENT": f"00-{run.id}-{secrets.token_hex(8)}-01",
+                **({"TRACEPARENT": context} if context else {}),
             },
             labels={
                 "dockyard.run_id": run.id,

@@ -17,11 +17,13 @@ from actors.housekeeping import Housekeeping, declare_housekeeping_actors
 from actors.queues import QueueAdmin
 from actors.runs import declare_run_actor
 from actors.shutdown import GracefulShutdown, ignore_duplicate_sigterm
-from settings import Settings, configure_logging, serve_metrics
+from settings import Settings
 from storage.database import open_database
+from telemetry.metrics import serve_metrics
+from telemetry.process import observe_process
 
 settings = Settings.from_env()
-configure_logging(settings)
+observe_process(settings, "worker")
 # Dramatiq's worker process installed its SIGTERM handler before importing us.
 ignore_duplicate_sigterm()
 open_database(settings.database_url, pool_size=settings.database_pool_size)

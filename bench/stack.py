@@ -187,6 +187,8 @@ class Stack:
             str(workers),
             "--threads",
             str(threads),
+            "--logger-class",
+            "web.gunicorn_logging.DockyardLogger",
             "web.wsgi:app",
         ]
         proc = self.spawn("web", argv, DOCKYARD_DATABASE_POOL_SIZE=str(threads), **env)
@@ -204,7 +206,9 @@ class Stack:
     def start_worker(self, *, threads: int) -> subprocess.Popen:
         """A dramatiq worker as the Procfile runs it (one process, prefetch = threads)."""
         argv = [
-            os.path.join(os.path.dirname(sys.executable), "dramatiq"),
+            sys.executable,
+            "-m",
+            "actors",
             "actors.worker",
             "--processes",
             "1",

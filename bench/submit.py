@@ -6,7 +6,7 @@ submissions on a fixed schedule whatever the server's pace (open loop: a slow
 answer does not slow the sender, and each latency is measured from the moment
 the request was due, so queueing in front of the server is counted).
 
-    python -m bench.submit [--rate 1000] [--seconds 10] [--web-workers 2] [--threads 8]
+    python -m bench.submit [--rate 1000] [--seconds 10] [--web-workers 2] [--threads 8] [--traced]
 
 Prints accepted/s, p50/p95/p99/max latency and errors, then checks that
 every accepted run has its row and its message in the queue.
@@ -19,12 +19,14 @@ import asyncio
 import collections
 import json
 import os
+import sys
 import time
 from urllib.parse import urlsplit
 
 import pika
+import requests
 
-from bench.stack import Stack, cpu_seconds_by_command, cpu_share_line, machine_line, percentile
+from bench.stack import Stack, cpu_seconds_by_command, cpu_share_line, free_port, machine_line, percentile
 from storage.models import Run
 
 MAX_CONNECTIONS = 256
@@ -142,6 +144,11 @@ def main() -> None:
         action="store_true",
         help="keep the tenant rate limit on (at 10 x the offered rate, so nothing is refused) to include its token bucket's cost",
     )
+    parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="export every span over OTLP/HTTP to a stand-in collector (bench/otlp_sink.py, its own process) to include tracing's cost",
+    )
     args = parser.parse_args()
     body = json.dumps({"processor": "echo", "payload": {"n": 1}, "priority": "normal"}).encode()
 
@@ -149,11 +156,17 @@ def main() -> None:
         limit = {}
         if args.rate_limited:
             limit = {"DOCKYARD_RATE_LIMIT_PER_SECOND": str(args.rate * 10), "DOCKYARD_RATE_LIMIT_BURST": str(int(args.rate * 10))}
-        url = stack.start_web(workers=args.web_workers, threads=args.threads, **limit)
+        tracing = {}
+        if args.traced:
+            sink = free_port()
+            stack.spawn("otlp-sink", [sys.executable, "-m", "bench.otlp_sink", str(sink)])
+            tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}", "OTEL_TRACES_SAMPLER": "always_on"}
+        url = stack.start_web(workers=args.web_workers, threads=args.threads, **limit, **tracing)
         print(f"machine: {machine_line()}")
         print(f"gunicorn: {args.web_workers} workers x {args.threads} threads; Postgres; RabbitMQ queue {stack.queue}")
         state = f"on, {limit['DOCKYARD_RATE_LIMIT_PER_SECOND']}/s" if limit else "off"
         print(f"rate limit: {state}; API key checked on every request")
+        print(f"tracing: {'every span exported to ' + tracing['OTEL_EXPORTER_OTLP_ENDPOINT'] if tracing else 'no exporter (ids only)'}")
 
         if args.floor:
 
@@ -195,6 +208,10 @@ def main() -> None:
             f"check: {accepted + warm_accepted} accepted (warm-up included): {rows} run rows, "
             f"{unpublished} unpublished, {depth} messages in the queue"
         )
+        if tracing:
+            time.sleep(6)  # the exporters' batches go out every 5 s
+            counts = requests.get(tracing["OTEL_EXPORTER_OTLP_ENDPOINT"] + "/count", timeout=5).json()
+            print(f"spans exported: {counts['spans']} in {counts['requests']} requests")
 
 
 if __name__ == "__main__":

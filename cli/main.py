@@ -8,6 +8,7 @@ each one's `handler(args, context)`.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import peewee
 
 from cli import admin, processors, queues, runs, schedules
 from settings import Settings, SettingsError
+from telemetry.logs import configure_logging
 
 GROUPS = (admin, processors, runs, schedules, queues)
 
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"dockyard: {exc}", file=sys.stderr)
         return 2
+    if not logging.getLogger().handlers:  # a host that set logging up (a test runner) keeps its own
+        configure_logging(settings.log_level, settings.log_format)
     context = Context(settings)
     if getattr(args, "needs_database", False):
         from storage.database import open_database

@@ -17,15 +17,17 @@ from actors.dispatch import create_dispatcher
 from actors.periodic import HousekeepingSender
 from scheduling.leader import FIRE_THREADS, Leader
 from scheduling.leadership import leadership_for
-from settings import Settings, configure_logging, serve_metrics
+from settings import Settings
 from storage.database import open_database
+from telemetry.metrics import serve_metrics
+from telemetry.process import observe_process
 
 log = logging.getLogger("scheduling")
 
 
 def main() -> int:
     settings = Settings.from_env()
-    configure_logging(settings)
+    observe_process(settings, "scheduler")
     open_database(settings.database_url, pool_size=FIRE_THREADS + 2)  # the fire threads and the sync loop
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

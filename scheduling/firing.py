@@ -13,6 +13,7 @@ import logging
 import threading
 
 import peewee
+from opentelemetry import context as otel_context
 
 from actors.admission import Refusal
 from actors.dispatch import Dispatcher
@@ -25,8 +26,11 @@ from storage.cron import fires_between
 from storage.errors import Conflict, NotFound
 from storage.models import Schedule, utcnow
 from storage.schedules import FireKind
+from telemetry.logs import log_context
+from telemetry.tracing import tracer
 
 log = logging.getLogger(__name__)
+tracing = tracer(__name__)
 
 # Fire times listed at most when catching up a long gap (the rest are counted as missed in one record).
 MAX_LISTED_FIRES = 10_000
@@ -66,7 +70,8 @@ class Firer:
                 return []
             self._busy.add(schedule_id)
         try:
-            return self._fire_due(schedule_id, now or self.clock())
+            with log_context(schedule_id=schedule_id):
+                return self._fire_due(schedule_id, now or self.clock())
         finally:
             with self._busy_lock:
                 self._busy.discard(schedule_id)
@@ -96,6 +101,14 @@ class Firer:
         return [(FireKind.MISSED, first)]
 
     def _fire(self, schedule: Schedule, at: dt.datetime, *, late: bool) -> list[tuple[str, dt.datetime]]:
+        """One fire time: a trace of its own (the run it makes continues it)."""
+        attributes = {"dockyard.schedule_id": schedule.id, "dockyard.schedule.fire_time": _iso(at), "dockyard.schedule.late": late}
+        with tracing.start_as_current_span("dockyard.schedule.fire", context=otel_context.Context(), attributes=attributes) as span:
+            done = self._fire_at(schedule, at, late=late)
+            span.set_attribute("dockyard.schedule.fire_kinds", sorted({kind for kind, _ in done}))
+            return done
+
+    def _fire_at(self, schedule: Schedule, at: dt.datetime, *, late: bool) -> list[tuple[str, dt.datetime]]:
         fired = FireKind.FIRED
         existing = schedule_store.run_of_fire(schedule.id, at)
         if existing is not None:  # fired by another leader (or by us before a crash): just record it

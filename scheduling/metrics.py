@@ -1,4 +1,4 @@
-"""The scheduler process's Prometheus metrics (served on DOCKYARD_SCHEDULER_METRICS_PORT by settings.serve_metrics)."""
+"""The scheduler process's Prometheus metrics (served on DOCKYARD_SCHEDULER_METRICS_PORT by telemetry.metrics.serve_metrics)."""
 
 from __future__ import annotations
 

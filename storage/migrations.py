@@ -230,6 +230,11 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_tenant ON audit_events (tenant_id, id)
 """
 
+# Each run keeps the trace context it was submitted in (a W3C traceparent).
+V9_TRACES = """
+ALTER TABLE runs ADD COLUMN traceparent VARCHAR(64)
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
@@ -240,6 +245,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (6, "rate_limits", V6_RATE_LIMITS),
     (7, "quotas", V7_QUOTAS),
     (8, "audit", V8_AUDIT),
+    (9, "traces", V9_TRACES),
 ]
 
 VERSION_TABLE = """

@@ -63,6 +63,8 @@ class Run(BaseModel):
     replay_of = peewee.CharField(max_length=32, null=True)
     idempotency_key = peewee.CharField(max_length=255, null=True)
     request_hash = peewee.CharField(max_length=64, null=True)
+    # The W3C traceparent of the span that submitted the run: its attempts continue that trace.
+    traceparent = peewee.CharField(max_length=64, null=True)
     lease_owner = peewee.CharField(max_length=255, null=True)
     lease_expires_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)

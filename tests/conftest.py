@@ -7,10 +7,28 @@ import time
 import uuid
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from settings import Settings
 from storage.database import open_database
 from storage.migrations import migrate
+
+# In-process tests trace every span into memory: what the code under test records can be read back.
+SPANS = InMemorySpanExporter()
+_provider = TracerProvider(resource=Resource.create({"service.name": "dockyard-tests"}))
+_provider.add_span_processor(SimpleSpanProcessor(SPANS))
+trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture(autouse=True)
+def spans() -> InMemorySpanExporter:
+    """The spans finished during the test (read with .get_finished_spans()); emptied before each test."""
+    SPANS.clear()
+    return SPANS
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 import peewee
+from opentelemetry.instrumentation.falcon import FalconInstrumentor
 
 from actors.dispatch import Dispatcher
 from actors.queues import QueueAdmin
@@ -41,6 +42,9 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     that a PUT through this app clears at once."""
     if database.obj is not db:
         raise ValueError("create_app: db is not the database storage is bound to; open it with storage.database.open_database")
+    # Each request is a server span named by its route template (`POST /v1/runs`), continuing
+    # a `traceparent` header; the instrumentation replaces falcon.App, once per process.
+    FalconInstrumentor().instrument()
     app = falcon.App(
         middleware=[DatabaseConnection(db), Authentication(KeyCache()), RefuseNul(), SubmissionRateLimit(settings)],
     )

@@ -13,6 +13,7 @@ from storage import models
 from storage.run_states import AttemptOutcome, RunState
 from storage.schedules import FireKind
 from storage.specs import Network, Overlap, Priority, RetrySpec
+from telemetry.tracing import trace_id_of
 
 
 def timestamp(value: dt.datetime) -> str:
@@ -75,11 +76,12 @@ class RunView(View):
     created_at: Timestamp
     started_at: Timestamp
     finished_at: Timestamp
+    trace_id: str | None = Field(description="the OpenTelemetry trace of the run: its submit, attempts and containers (32 hex digits)")
 
     @classmethod
     def of(cls, run: models.Run) -> RunView:
         error = {"reason": run.error_reason, "message": run.error_message} if run.error_reason else None
-        return super().of(run, labels=run.labels or {}, error=error)
+        return super().of(run, labels=run.labels or {}, error=error, trace_id=trace_id_of(run.traceparent))
 
 
 class RunPage(View):

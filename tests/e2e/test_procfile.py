@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -36,18 +37,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def procs(tmp_path):
+@contextlib.contextmanager
+def procfile_stack(directory: pathlib.Path, extra_env: dict[str, str] | None = None):
+    """The Procfile's release, then web, worker and scheduler on a SQLite file in `directory` (each logging
+    to <name>.log there), the sample processors registered; yields what the tests drive them with."""
     broker_url = required_env("DOCKYARD_BROKER_URL")
     manifest = required_env("TEST_PROCESSORS_MANIFEST")
     port = free_port()
     queue = unique("e2e_runs")
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DOCKYARD_", "OTEL_"))},
         "PATH": f"{BIN}:{os.environ['PATH']}",
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
-        "DOCKYARD_DATABASE_URL": f"sqlite:///{tmp_path}/dockyard.db",
+        "DOCKYARD_DATABASE_URL": f"sqlite:///{directory}/dockyard.db",
         "DOCKYARD_BROKER_URL": broker_url,
         "DOCKYARD_DEFAULT_QUEUE": queue,
         "DOCKYARD_HOUSEKEEPING_QUEUE": f"{queue}.housekeeping",
@@ -55,6 +58,7 @@ def procs(tmp_path):
         "DOCKYARD_SCHEDULER_METRICS_PORT": str(free_port()),
         "DOCKYARD_WORKER_THREADS": "2",
         "DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS": "4",
+        **(extra_env or {}),
     }
     commands = procfile()
     assert set(commands) >= {"release", "web", "worker", "scheduler"}
@@ -65,7 +69,7 @@ def procs(tmp_path):
     started = {}
 
     def start(name: str, log_name: str | None = None) -> subprocess.Popen:
-        log = open(tmp_path / f"{log_name or name}.log", "wb")
+        log = open(directory / f"{log_name or name}.log", "wb")
         # Its own process group, as honcho or a PaaS gives each process type.
         started[log_name or name] = subprocess.Popen(
             ["bash", "-c", f"exec {commands[name]}"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -77,7 +81,7 @@ def procs(tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base)
-        yield {"base": base, "procs": started, "env": env, "logs": tmp_path, "start": start, "http": http}
+        yield {"base": base, "procs": started, "env": env, "logs": directory, "start": start, "http": http, "queue": queue}
     finally:
         for proc in started.values():
             if proc.poll() is None:
@@ -85,6 +89,12 @@ def procs(tmp_path):
                 proc.wait()
         delete_queues(broker_url, queue)
         delete_queues(broker_url, f"{queue}.housekeeping")
+
+
+@pytest.fixture
+def procs(tmp_path):
+    with procfile_stack(tmp_path) as stack:
+        yield stack
 
 
 def text_of(url: str) -> str:

@@ -1,4 +1,5 @@
-"""The import direction of docs/architecture.md: web, scheduling, cli -> actors' doors -> storage -> settings."""
+"""The import direction of docs/architecture.md: web, scheduling, cli -> actors' doors -> storage -> settings;
+telemetry (logs, traces, metrics serving) beside storage, importing only settings."""
 
 import ast
 import pathlib
@@ -6,15 +7,16 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PROJECT = {"actors", "web", "scheduling", "storage", "cli", "settings"}
+PROJECT = {"actors", "web", "scheduling", "storage", "cli", "telemetry", "settings"}
 # package -> project modules it may import (by prefix)
 ALLOWED = {
     "settings": set(),
+    "telemetry": {"telemetry", "settings"},
     "storage": {"storage", "settings"},
-    "actors": {"actors", "storage", "settings"},
-    "web": {"web", "actors.dispatch", "actors.admission", "actors.queues", "storage", "settings"},
-    "scheduling": {"scheduling", "actors.dispatch", "actors.admission", "actors.periodic", "storage", "settings"},
-    "cli": {"cli", "actors.dispatch", "actors.admission", "actors.queues", "storage", "settings"},
+    "actors": {"actors", "storage", "telemetry", "settings"},
+    "web": {"web", "actors.dispatch", "actors.admission", "actors.queues", "storage", "telemetry", "settings"},
+    "scheduling": {"scheduling", "actors.dispatch", "actors.admission", "actors.periodic", "storage", "telemetry", "settings"},
+    "cli": {"cli", "actors.dispatch", "actors.admission", "actors.queues", "storage", "telemetry", "settings"},
 }
 
 
