@@ -52,6 +52,8 @@ class ContainerResult:
     # Why the runner killed it early at the caller's request (cancelled, lease lost).
     stopped: str | None = None
     started_at_monotonic: float = 0.0
+    # From asking the engine to create the container to its start returning.
+    start_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -100,6 +102,7 @@ class ContainerRunner:
         """
         span = trace.get_current_span()
         create, host = container_options(spec)
+        asked = time.monotonic()
         try:
             created = self.client.api.create_container(**create, host_config=self.client.api.create_host_config(**host))
             # No inspect round trip: start, wait, kill and remove need only the id.
@@ -112,7 +115,7 @@ class ContainerRunner:
         try:
             if on_created is not None:
                 on_created(container.id)
-            return self._attach_and_wait(container, spec, capture, should_stop or (lambda: None), span)
+            return self._attach_and_wait(container, spec, capture, should_stop or (lambda: None), span, asked)
         except (
             docker.errors.APIError,
             requests.exceptions.RequestException,
@@ -123,7 +126,7 @@ class ContainerRunner:
             self._remove(container)
             span.add_event("removed")
 
-    def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture, should_stop, span) -> ContainerResult:
+    def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture, should_stop, span, asked: float) -> ContainerResult:
         sock = self.client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         reader = threading.Thread(
             target=_pump,
@@ -153,6 +156,7 @@ class ContainerRunner:
             oom_killed=oom,
             stopped=stopped,
             started_at_monotonic=started,
+            start_seconds=started - asked,
         )
 
     def _wait(

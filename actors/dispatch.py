@@ -19,7 +19,7 @@ from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError
 from opentelemetry import trace
 
-from actors import admission
+from actors import admission, metrics
 from actors.admission import Refusal
 from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, create_broker
 from settings import Settings
@@ -29,7 +29,7 @@ from storage.models import Run, utcnow
 from storage.processors import ProcessorCache, run_fields
 from storage.specs import Priority
 from telemetry.logs import log_context
-from telemetry.tracing import context_of, link_to, traceparent, tracer
+from telemetry.tracing import context_of, detail_span, link_to, submit_span, traceparent, tracer
 
 log = logging.getLogger(__name__)
 tracing = tracer(__name__)
@@ -131,7 +131,8 @@ class Dispatcher:
         The publish is a span of `context` (by default the current one); the
         message carries the publish span's context, which the attempts continue.
         """
-        with tracing.start_as_current_span(
+        with detail_span(
+            tracing,
             f"{run.queue} publish",
             context=context,
             kind=trace.SpanKind.PRODUCER,
@@ -142,7 +143,9 @@ class Dispatcher:
             except BrokerConnectionError as exc:
                 # Dramatiq wraps the broker's nack (a full queue) after retrying it.
                 if isinstance(getattr(exc, "message", None), pika.exceptions.NackError):
+                    metrics.PUBLISH_FAILURES.labels(reason="queue_full").inc()
                     raise QueueUnavailable(f"queue {run.queue!r} is full; try again later") from exc
+                metrics.PUBLISH_FAILURES.labels(reason="broker_error").inc()
                 raise QueueUnavailable(f"the broker did not accept the run: {exc}") from exc
         self.marks.add(run.id)
 
@@ -225,24 +228,27 @@ class Dispatcher:
             return existing, False
 
     def _insert_and_publish(self, fields: dict, *, keep_if_refused: bool = False, links=()) -> Run:
-        """The submit span (a child of the caller's, or a trace of its own) holds the insert and the publish;
-        the run keeps its context, which its attempts, republishes and replays continue or link to."""
+        """The insert and the publish are spans of the caller's recording span (an API request's, a schedule
+        fire's), or of a dockyard.submit span of their own; the run keeps that span's context, which its
+        attempts, republishes and replays continue or link to."""
         run_id = run_store.new_run_id()
         attributes = {"dockyard.run_id": run_id, "dockyard.processor": fields["processor"]}
         with (
-            tracing.start_as_current_span("dockyard.submit", attributes=attributes, links=links) as span,
+            submit_span(tracing, attributes, links) as span,
             log_context(run_id=run_id, processor=fields["processor"], tenant=fields.get("tenant_id")),
         ):
-            with tracing.start_as_current_span("dockyard.runs.insert"):
+            with detail_span(tracing, "dockyard.runs.insert"):
                 run = run_store.create_run(id=run_id, traceparent=traceparent(span), **fields)
             try:
                 self.publish(run)
             except QueueUnavailable as exc:
                 if keep_if_refused:
                     log.warning("run %s is stored but not yet published (%s); the outbox will publish it", run.id, exc)
+                    metrics.run_submitted(run.processor, run.priority)
                     return run
                 run_store.withdraw_unpublished(run.id)
                 raise
+            metrics.run_submitted(run.processor, run.priority)
             return run
 
     def republish_lost(

@@ -14,11 +14,11 @@ import docker
 import docker.errors
 import dramatiq
 import peewee
-import prometheus_client
 import requests.exceptions
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from actors import metrics
 from actors.containers import ContainerRunner, ContainerSpec, InfrastructureError
 from actors.images import ImageRefused, resolve_pinned_image
 from actors.outcomes import Verdict, judge
@@ -48,12 +48,6 @@ RECORD_DEADLINE_SECONDS = 300
 # wait up to the maximum (with jitter, so waiting runs do not move in step).
 QUOTA_WAIT_MIN_SECONDS = 1.0
 QUOTA_WAIT_MAX_SECONDS = 10.0
-
-QUOTA_WAITS = prometheus_client.Counter(
-    "dockyard_quota_waits_total",
-    "Deliveries handed back because the run's tenant or processor was at its concurrency quota.",
-    ["quota"],
-)
 
 
 class RetryLater(dramatiq.Retry):
@@ -205,7 +199,9 @@ class Executor:
         decision = self._decide(
             run, Verdict(AttemptOutcome.WORKER_LOST, RunState.FAILED, AttemptOutcome.WORKER_LOST, message), exit_code=None
         )
-        if not self._record_end(run.id, number, decision, exit_code=None, result=None):
+        recorded = self._record_end(run.id, number, decision, exit_code=None, result=None)
+        metrics.attempt_ended(run.processor, AttemptOutcome.WORKER_LOST, decision.run_state if recorded else None, _since(run.started_at))
+        if not recorded:
             return None
         if decision.run_state == RunState.DEAD_LETTER:
             raise DeadLettered(decision.message)
@@ -244,12 +240,14 @@ class Executor:
         except OverQuota as exc:
             options["quota_waits"] = waits + 1
             log.info("run %s waits: %s; trying again in %.1fs", run_id, exc, delay)
-            QUOTA_WAITS.labels(quota=exc.quota.kind).inc()
+            metrics.QUOTA_WAITS.labels(quota=exc.quota.kind).inc()
             raise RetryLater(f"run {run_id} waits: {exc}", delay=int(delay * 1000)) from None
         options.pop("quota_waits", None)  # a later wait (after a retry) starts short again
         if claimed is None:
             log.info("run %s is no longer queued; dropping this delivery", run_id)
             return
+        if number == 1:
+            metrics.PICKUP.labels(processor=run.processor, priority=run.priority).observe(max(0.0, (now - run.created_at).total_seconds()))
         # The attempt continues the trace of the message's publish (or, for a message without one, the run's).
         parent = context_of(options.get("traceparent")) or context_of(run.traceparent)
         with (
@@ -263,9 +261,13 @@ class Executor:
             ),
             log_context(attempt=number),
         ):
-            self._attempt_claimed(run, number, processor)
+            metrics.THREADS_BUSY.inc()
+            try:
+                self._attempt_claimed(run, number, processor, run.started_at or now)
+            finally:
+                metrics.THREADS_BUSY.dec()
 
-    def _attempt_claimed(self, run: Run, number: int, processor: Processor | None) -> None:
+    def _attempt_claimed(self, run: Run, number: int, processor: Processor | None, run_started_at: dt.datetime) -> None:
         """Make attempt `number` of a run this worker holds: its row, its container, its recorded end,
         and the message's next step (RetryLater, DeadLettered, or done)."""
         run_id = run.id
@@ -285,6 +287,7 @@ class Executor:
             what=f"the end of run {run_id} attempt {number}",
         )
         outcome = ended.verdict.attempt_outcome
+        metrics.attempt_ended(run.processor, outcome, decision.run_state if decision else None, _since(run_started_at))
         span.set_attribute("dockyard.attempt.outcome", outcome)
         if outcome != AttemptOutcome.SUCCEEDED:
             span.set_status(Status(StatusCode.ERROR, ended.verdict.message))
@@ -437,6 +440,8 @@ class Executor:
             # A bug must not leave the run "running" forever: record it and move on.
             log.exception("run %s: unexpected error in the container runner", run.id)
             return AttemptEnd(self._infrastructure_failure(run, capture, exc))
+        if outcome.start_seconds is not None:
+            metrics.CONTAINER_START.labels(processor=run.processor).observe(outcome.start_seconds)
         verdict = judge(outcome, timeout_seconds=run.timeout_seconds, memory_mb=processor.memory_mb)
         if outcome.stopped and watch.stop_kind == "shutdown":
             # Not the processor's doing: retried like a lost worker.
@@ -463,3 +468,8 @@ class Executor:
         capture.note(f"infrastructure error: {exc}")
         log.error("run %s: infrastructure error: %s", run.id, exc)
         return Verdict(AttemptOutcome.INFRASTRUCTURE_ERROR, RunState.FAILED, AttemptOutcome.INFRASTRUCTURE_ERROR, str(exc))
+
+
+def _since(moment: dt.datetime | None) -> float | None:
+    """Seconds from `moment` (naive UTC) to now, or None."""
+    return None if moment is None else max(0.0, (utcnow() - moment).total_seconds())

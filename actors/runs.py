@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import dramatiq
 from dramatiq.middleware import CurrentMessage, Middleware
 
 from actors.broker import RUN_ACTOR
 from actors.execution import DeadLettered, Executor, is_retried_by_broker
 from storage.database import release_connection
+from telemetry.logs import pop_context, push_context
 
 # Slack over the longest run for image checks, create/remove and log drain.
 ACTOR_SLACK_SECONDS = 300
@@ -26,9 +29,28 @@ class ReleaseDatabaseConnection(Middleware):
         release_connection()
 
 
+class RunLogContext(Middleware):
+    """Dramatiq's own lines about a run's message (retrying it, failing it to the DLQ) carry its run_id."""
+
+    def __init__(self):
+        self._tokens = threading.local()
+
+    def before_process_message(self, broker, message):
+        if message.actor_name == RUN_ACTOR and message.args:
+            self._tokens.token = push_context(run_id=str(message.args[0]))
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        token = getattr(self._tokens, "token", None)
+        if token is not None:
+            self._tokens.token = None
+            pop_context(token)
+
+    after_skip_message = after_process_message
+
+
 def declare_run_actor(broker: dramatiq.Broker, executor: Executor, queue_name: str) -> dramatiq.Actor:
     """Register the run actor on `broker` for `queue_name`."""
-    for middleware in (CurrentMessage, ReleaseDatabaseConnection):
+    for middleware in (CurrentMessage, ReleaseDatabaseConnection, RunLogContext):
         if not any(isinstance(m, middleware) for m in broker.middleware):
             broker.add_middleware(middleware())
 

@@ -6,9 +6,14 @@ the actors; nothing else in actors/ does any of that.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 import docker
 import dramatiq
 
+from actors import metrics
 from actors.broker import create_broker
 from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
@@ -42,4 +47,21 @@ executor = Executor(
 run_actor = declare_run_actor(broker, executor, settings.default_queue)
 housekeeping = Housekeeping(settings, Dispatcher(broker), QueueAdmin(broker), executor.runner)
 housekeeping_actors = declare_housekeeping_actors(broker, housekeeping, settings.housekeeping_queue)
+metrics.THREADS.set(settings.worker_threads)
+
+
+def measure_queues_at_start(attempts: int = 15, interval: float = 2.0) -> None:
+    """The queue depths from the start, not only after the leader's first minutely measure; the
+    queues exist once the consumers have declared them, a moment after this module is imported."""
+    for _ in range(attempts):
+        time.sleep(interval)
+        try:
+            housekeeping.measure_queues()
+            return
+        except Exception:
+            continue
+    logging.getLogger("actors.worker").warning("could not measure the queues at start; the minutely measure will")
+
+
+threading.Thread(target=measure_queues_at_start, name="measure-queues", daemon=True).start()
 serve_metrics(settings.worker_metrics_port, "DOCKYARD_WORKER_METRICS_PORT")

@@ -179,6 +179,8 @@ class Stack:
         port = free_port()
         argv = [
             os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "-c",
+            "python:web.gunicorn_config",
             "--bind",
             f"127.0.0.1:{port}",
             "--worker-class",
@@ -187,8 +189,6 @@ class Stack:
             str(workers),
             "--threads",
             str(threads),
-            "--logger-class",
-            "web.gunicorn_logging.DockyardLogger",
             "web.wsgi:app",
         ]
         proc = self.spawn("web", argv, DOCKYARD_DATABASE_POOL_SIZE=str(threads), **env)

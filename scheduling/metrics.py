@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import prometheus_client
 
+from actors.periodic import HOUSEKEEPING
+
 FIRES = prometheus_client.Counter(
     "dockyard_schedule_fires_total",
     "Runs fired by schedules' cron: on time (cron) or late, within the catch-up window (catchup).",
@@ -25,3 +27,5 @@ for _kind in ("cron", "catchup"):
     FIRES.labels(_kind)
 for _reason in ("overlap", "missed", "not_fired"):
     SKIPS.labels(_reason)
+for _actor in HOUSEKEEPING:
+    HOUSEKEEPING_SENT.labels(_actor)

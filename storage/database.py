@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+import weakref
 from urllib.parse import urlsplit
 
 import peewee
 from playhouse import db_url
 from playhouse.pool import PooledPostgresqlDatabase
+
+from storage.metrics import POOL_CONNECTIONS, POOL_MAX
+
+# Bound once: .labels() on every check-out would cost more than the check-out.
+POOL_IN_USE = POOL_CONNECTIONS.labels(state="in_use")
+POOL_IDLE = POOL_CONNECTIONS.labels(state="idle")
 
 # Models bind to this proxy; an entry point points it at a real database.
 database = peewee.DatabaseProxy()
@@ -23,6 +31,8 @@ SQLITE_PRAGMAS = {
 
 # A pooled connection idle for longer than this is pinged before reuse.
 PING_AFTER_IDLE_SECONDS = 1.0
+# How often the pool's gauges are brought up to date.
+POOL_SAMPLE_SECONDS = 1.0
 
 
 class PostgresPool(PooledPostgresqlDatabase):
@@ -40,7 +50,15 @@ class PostgresPool(PooledPostgresqlDatabase):
 
     def __init__(self, *args, **kwargs):
         self._returned_at: dict[int, float] = {}
+        self._sampled_in: int | None = None  # the process whose sampler thread runs
         super().__init__(*args, **kwargs)
+        POOL_MAX.set(self._max_connections or 0)
+
+    def _connect(self):
+        if self._sampled_in != os.getpid():  # first use in this process (gunicorn forks after import)
+            self._sampled_in = os.getpid()
+            threading.Thread(target=_sample_use, args=(weakref.ref(self),), name="pool-gauges", daemon=True).start()
+        return super()._connect()
 
     def _is_closed(self, conn) -> bool:
         if conn.closed:
@@ -61,6 +79,16 @@ class PostgresPool(PooledPostgresqlDatabase):
     def _close_raw(self, conn):
         self._returned_at.pop(self.conn_key(conn), None)
         super()._close_raw(conn)
+
+
+def _sample_use(pool_ref: weakref.ref) -> None:
+    """A pool's gauges, every POOL_SAMPLE_SECONDS while the pool exists: setting them at each check-out would
+    cost the request path more than the check-out (lengths read without the pool's lock: near enough)."""
+    while (pool := pool_ref()) is not None:
+        POOL_IN_USE.set(len(pool._in_use))
+        POOL_IDLE.set(len(pool._connections))
+        del pool
+        time.sleep(POOL_SAMPLE_SECONDS)
 
 
 def open_database(url: str, *, pool_size: int = 10) -> peewee.Database:

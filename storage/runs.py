@@ -13,6 +13,7 @@ import uuid
 
 from storage.database import database
 from storage.errors import Conflict, InvalidSpec, NotFound
+from storage.metrics import RUNS_CANCELLED
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
 from storage.run_states import TERMINAL, AttemptOutcome, RunState, insert_queued, transition
 
@@ -105,6 +106,7 @@ def cancel(run_id: str, tenant_id: str | None = None, why: str = "cancelled by r
             run_id, RunState.CANCELLED, reason="cancelled", message=why, finished_at=utcnow(), error_reason="cancelled", error_message=why
         )
         if left is not None:
+            RUNS_CANCELLED.labels(processor=run.processor).inc()
             return get_run(run_id)
         # It changed state under us (say queued -> running): look again.
     raise Conflict(f"run {run_id} kept changing state; try again")

@@ -31,14 +31,23 @@ _fields: contextvars.ContextVar[Mapping[str, object]] = contextvars.ContextVar("
 @contextlib.contextmanager
 def log_context(**fields):
     """Label every line logged in this block (in this thread or task) with `fields` (None values are left out)."""
-    unknown = set(fields) - set(CONTEXT_FIELDS)
-    if unknown:
-        raise TypeError(f"log_context: unknown fields {sorted(unknown)} (known: {', '.join(CONTEXT_FIELDS)})")
-    token = _fields.set({**_fields.get(), **{k: v for k, v in fields.items() if v is not None}})
+    token = push_context(**fields)
     try:
         yield
     finally:
         _fields.reset(token)
+
+
+def push_context(**fields) -> contextvars.Token:
+    """`log_context` for code that cannot wrap a block (a middleware's before and after hooks): undo with pop_context."""
+    unknown = set(fields) - set(CONTEXT_FIELDS)
+    if unknown:
+        raise TypeError(f"push_context: unknown fields {sorted(unknown)} (known: {', '.join(CONTEXT_FIELDS)})")
+    return _fields.set({**_fields.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def pop_context(token: contextvars.Token) -> None:
+    _fields.reset(token)
 
 
 def current_fields() -> dict[str, object]:

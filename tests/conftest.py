@@ -7,7 +7,6 @@ import time
 import uuid
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,12 +15,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from settings import Settings
 from storage.database import open_database
 from storage.migrations import migrate
+from telemetry.tracing import use_provider
 
 # In-process tests trace every span into memory: what the code under test records can be read back.
 SPANS = InMemorySpanExporter()
 _provider = TracerProvider(resource=Resource.create({"service.name": "dockyard-tests"}))
 _provider.add_span_processor(SimpleSpanProcessor(SPANS))
-trace.set_tracer_provider(_provider)
+use_provider(_provider, exporting=True)
 
 
 @pytest.fixture(autouse=True)

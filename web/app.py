@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import falcon
 import peewee
-from opentelemetry.instrumentation.falcon import FalconInstrumentor
 
 from actors.dispatch import Dispatcher
 from actors.queues import QueueAdmin
@@ -15,6 +14,7 @@ from web.auth import Authentication, KeyCache
 from web.connections import DatabaseConnection
 from web.errors import install_error_handlers
 from web.health import HealthResource, MetricsResource, ReadyResource
+from web.metrics import RequestMetrics
 from web.openapi import OpenApiResource
 from web.processors import ProcessorResource, ProcessorsResource
 from web.rate_limits import SubmissionRateLimit
@@ -34,6 +34,7 @@ from web.schedules import (
     SchedulesResource,
     ScheduleTriggerResource,
 )
+from web.tracing import RequestTracing
 
 
 def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
@@ -42,11 +43,15 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     that a PUT through this app clears at once."""
     if database.obj is not db:
         raise ValueError("create_app: db is not the database storage is bound to; open it with storage.database.open_database")
-    # Each request is a server span named by its route template (`POST /v1/runs`), continuing
-    # a `traceparent` header; the instrumentation replaces falcon.App, once per process.
-    FalconInstrumentor().instrument()
     app = falcon.App(
-        middleware=[DatabaseConnection(db), Authentication(KeyCache()), RefuseNul(), SubmissionRateLimit(settings)],
+        middleware=[
+            RequestMetrics(),
+            RequestTracing(),
+            DatabaseConnection(db),
+            Authentication(KeyCache()),
+            RefuseNul(),
+            SubmissionRateLimit(settings),
+        ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)

@@ -7,6 +7,7 @@ import peewee
 import prometheus_client
 
 from actors.queues import QueueAdmin
+from web.metrics import exposition
 
 
 class HealthResource:
@@ -38,4 +39,4 @@ class ReadyResource:
 class MetricsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = prometheus_client.CONTENT_TYPE_LATEST
-        resp.data = prometheus_client.generate_latest()
+        resp.data = exposition()

@@ -104,12 +104,12 @@ def test_one_trace_runs_from_the_request_through_the_container_to_the_processors
     assert not receiver.errors
     server = one(spans, "POST /v1/runs")
     assert (server.service, server.kind, server.parent_span_id) == ("dockyard-web", "SERVER", client_span)
-    submit = one(spans, "dockyard.submit")
-    assert submit.parent_span_id == server.span_id and submit.attributes["dockyard.run_id"] == run["id"]
+    assert server.attributes["dockyard.run_id"] == run["id"] and server.attributes["http.response.status_code"] == 201
+    assert not spans_named(spans, "dockyard.submit")  # the request's span is the submit's
     insert = one(spans, "dockyard.runs.insert")
-    assert insert.parent_span_id == submit.span_id
+    assert insert.parent_span_id == server.span_id
     publish = one(spans, f"{stack['queue']} publish")
-    assert (publish.kind, publish.parent_span_id) == ("PRODUCER", submit.span_id)
+    assert (publish.kind, publish.parent_span_id) == ("PRODUCER", server.span_id)
 
     attempt = one(spans, "dockyard.attempt")
     assert (attempt.service, attempt.kind, attempt.parent_span_id) == ("dockyard-worker", "CONSUMER", publish.span_id)
@@ -141,16 +141,16 @@ def test_each_retry_is_an_attempt_span_in_the_same_trace_and_a_replay_links_back
     assert sorted(s.attributes["dockyard.attempt"] for s in spans) == [1, 2]
     assert {s.parent_span_id for s in spans} == {publish.span_id}  # the retried message carries the same context
     assert {s.status for s in spans} == {2}  # each failed attempt is an error
-    original_submit = one(receiver.trace(run["trace_id"]), "dockyard.submit")
+    original_request = one(receiver.trace(run["trace_id"]), "POST /v1/runs")
 
     replay = http.post(f"{base}/v1/runs/{run['id']}/replay", timeout=10)
     assert replay.status_code == 201, replay.text
     replayed = replay.json()
     assert replayed["trace_id"] and replayed["trace_id"] != run["trace_id"]
-    submit = wait_until(
-        lambda: spans_named(receiver.trace(replayed["trace_id"]), "dockyard.submit"), timeout=30, what="the replay's submit span"
+    request = wait_until(
+        lambda: spans_named(receiver.trace(replayed["trace_id"]), "POST /v1/runs/{run_id}/replay"), timeout=30, what="the replay's span"
     )[0]
-    assert submit.links == [(run["trace_id"], original_submit.span_id)]
+    assert request.links == [(run["trace_id"], original_request.span_id)]
 
 
 def test_a_schedule_fire_starts_a_trace_that_its_run_continues(stack, receiver):
@@ -171,7 +171,8 @@ def test_a_schedule_fire_starts_a_trace_that_its_run_continues(stack, receiver):
     assert (fire.service, fire.parent_span_id) == ("dockyard-scheduler", None)
     assert fire.attributes["dockyard.schedule_id"] == schedule["id"]
     assert fire.attributes["dockyard.schedule.fire_time"] == schedule["next_fire_at"].replace(".000Z", "Z")
-    assert one(spans, "dockyard.submit").parent_span_id == fire.span_id
+    assert one(spans, "dockyard.runs.insert").parent_span_id == fire.span_id
+    assert one(spans, f"{stack['queue']} publish").parent_span_id == fire.span_id
     assert one(spans, "dockyard.attempt").service == "dockyard-worker"
 
 

@@ -9,7 +9,6 @@ import logging
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased
 
 from settings import Settings, SettingsError
 from telemetry import logs
@@ -22,6 +21,7 @@ from telemetry.tracing import (
     traceparent,
     tracer_provider,
 )
+from tests.storage_cases import make_processor
 from tests.unit.test_api import submit
 
 TRACE, SPAN = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
@@ -50,18 +50,22 @@ def test_what_cannot_be_honoured_is_refused_naming_the_variable():
 
 
 def test_with_nothing_set_spans_have_real_ids_but_nothing_is_recorded():
-    provider = tracer_provider("dockyard-web", {})
-    assert isinstance(provider.sampler, ParentBased)
-    assert provider.resource.attributes["service.name"] == "dockyard-web"
-    span = provider.get_tracer("t").start_span("s")
+    tracer = tracer_provider("dockyard-web", {}).get_tracer("t")
+    span = tracer.start_span("s")
     assert not span.is_recording() and span.get_span_context().is_valid
+    assert not span.get_span_context().trace_flags.sampled
+    with tracer.start_as_current_span("outer") as outer:
+        inner = tracer.start_span("inner")
+        assert inner.get_span_context().trace_id == outer.get_span_context().trace_id
+        assert inner.get_span_context().span_id != outer.get_span_context().span_id
     # A caller's sampled context is passed on sampled, for the processor's own tracing.
-    sampled = provider.get_tracer("t").start_span("s", context=context_of(f"00-{TRACE}-{SPAN}-01"))
+    sampled = tracer.start_span("s", context=context_of(f"00-{TRACE}-{SPAN}-01"))
     assert sampled.get_span_context().trace_id == int(TRACE, 16) and sampled.get_span_context().trace_flags.sampled
 
 
 def test_an_endpoint_gets_an_otlp_batch_exporter():
     provider = tracer_provider("dockyard-worker", {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"})
+    assert provider.resource.attributes["service.name"] == "dockyard-worker"
     try:
         [processor] = provider._active_span_processor._span_processors
         assert isinstance(processor, BatchSpanProcessor)
@@ -163,11 +167,12 @@ def test_a_submit_is_one_trace_from_the_request_to_the_message(client, broker, s
     resp = submit(client, {"processor": "echo"}, headers={"traceparent": f"00-{TRACE}-{SPAN}-01"})
     assert resp.status_code == 201 and resp.json["trace_id"] == TRACE
     found = by_name(spans)
-    server, submitted, insert, publish = (found[n] for n in ("POST /v1/runs", "dockyard.submit", "dockyard.runs.insert", "runs publish"))
+    assert set(found) == {"POST /v1/runs", "dockyard.runs.insert", "runs publish"}  # no submit span under a request's
+    server, insert, publish = (found[n] for n in ("POST /v1/runs", "dockyard.runs.insert", "runs publish"))
     assert server.parent.span_id == int(SPAN, 16) and server.kind == trace.SpanKind.SERVER
-    assert submitted.parent.span_id == server.context.span_id
-    assert insert.parent.span_id == publish.parent.span_id == submitted.context.span_id
-    assert publish.kind == trace.SpanKind.PRODUCER and submitted.attributes["dockyard.run_id"] == resp.json["id"]
+    assert server.attributes["http.route"] == "/v1/runs" and server.attributes["http.response.status_code"] == 201
+    assert insert.parent.span_id == publish.parent.span_id == server.context.span_id
+    assert publish.kind == trace.SpanKind.PRODUCER and server.attributes["dockyard.run_id"] == resp.json["id"]
     # The message carries the publish span's context, the row the submit span's.
     [message] = broker.queues["runs"].queue
     options = json.loads(message)["options"]
@@ -179,9 +184,25 @@ def test_a_submit_is_one_trace_from_the_request_to_the_message(client, broker, s
 def test_a_replay_is_a_new_trace_linked_to_the_original(client, spans):
     original = submit(client, {"processor": "echo"}).json
     client.simulate_post(f"/v1/runs/{original['id']}/cancel")
-    original_submit = by_name(spans)["dockyard.submit"]
+    original_request = by_name(spans)["POST /v1/runs"]
     spans.clear()
     replay = client.simulate_post(f"/v1/runs/{original['id']}/replay").json
     assert replay["trace_id"] != original["trace_id"]
-    [link] = by_name(spans)["dockyard.submit"].links
-    assert (link.context.trace_id, link.context.span_id) == (int(original["trace_id"], 16), original_submit.context.span_id)
+    [link] = by_name(spans)["POST /v1/runs/{run_id}/replay"].links
+    assert (link.context.trace_id, link.context.span_id) == (int(original["trace_id"], 16), original_request.context.span_id)
+
+
+def test_a_submit_outside_a_recording_span_gets_a_submit_span_of_its_own(dispatcher, sqlite_db, spans):
+    make_processor("echo")
+    run = dispatcher.submit("echo", tenant_id="default")
+    found = by_name(spans)
+    submitted = found["dockyard.submit"]
+    assert submitted.parent is None and submitted.attributes["dockyard.run_id"] == run.id
+    assert found["dockyard.runs.insert"].parent.span_id == found["runs publish"].parent.span_id == submitted.context.span_id
+    assert run.traceparent == f"00-{submitted.context.trace_id:032x}-{submitted.context.span_id:016x}-01"
+
+
+def test_probes_make_no_span(client, spans):
+    for path in ("/healthz", "/readyz", "/metrics"):
+        client.simulate_get(path)
+    assert spans.get_finished_spans() == ()
