@@ -146,8 +146,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--traced",
-        action="store_true",
-        help="export every span over OTLP/HTTP to a stand-in collector (bench/otlp_sink.py, its own process) to include tracing's cost",
+        nargs="?",
+        type=float,
+        const=1.0,
+        metavar="RATIO",
+        help="export spans over OTLP/HTTP to a stand-in collector (bench/otlp_sink.py, its own process) to include tracing's cost; "
+        "RATIO < 1 samples that share of traces (parentbased_traceidratio), default all",
     )
     args = parser.parse_args()
     body = json.dumps({"processor": "echo", "payload": {"n": 1}, "priority": "normal"}).encode()
@@ -161,12 +165,15 @@ def main() -> None:
             sink = free_port()
             stack.spawn("otlp-sink", [sys.executable, "-m", "bench.otlp_sink", str(sink)])
             tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}", "OTEL_TRACES_SAMPLER": "always_on"}
+            if args.traced < 1:
+                tracing.update(OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG=str(args.traced))
         url = stack.start_web(workers=args.web_workers, threads=args.threads, **limit, **tracing)
         print(f"machine: {machine_line()}")
         print(f"gunicorn: {args.web_workers} workers x {args.threads} threads; Postgres; RabbitMQ queue {stack.queue}")
         state = f"on, {limit['DOCKYARD_RATE_LIMIT_PER_SECOND']}/s" if limit else "off"
         print(f"rate limit: {state}; API key checked on every request")
-        print(f"tracing: {'every span exported to ' + tracing['OTEL_EXPORTER_OTLP_ENDPOINT'] if tracing else 'no exporter (ids only)'}")
+        share = f"{args.traced:.0%} of traces" if tracing and args.traced < 1 else "every span"
+        print(f"tracing: {share + ' exported to ' + tracing['OTEL_EXPORTER_OTLP_ENDPOINT'] if tracing else 'no exporter (ids only)'}")
 
         if args.floor:
 

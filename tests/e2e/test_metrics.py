@@ -11,7 +11,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import wait_until
-from tests.e2e.test_observability import ENDED, ended, sample_image
+from tests.e2e.test_observability import ENDED, ended, register_flaky
 from tests.e2e.test_procfile import procfile_stack
 from tests.integration.conftest import fresh_postgres_database
 
@@ -47,13 +47,7 @@ def stack(tmp_path_factory):
 
 def test_the_documented_series_are_what_each_process_exports(stack):
     http, base = stack["http"], stack["base"]
-    flaky = {
-        "image": sample_image("fail"),
-        "timeout_seconds": 30,
-        "resources": {"cpus": 0.25, "memory_mb": 16, "pids": 16},
-        "retry": {"max_attempts": 2, "backoff_min_seconds": 0, "backoff_max_seconds": 0, "retry_on_exit_codes": [3]},
-    }
-    assert http.put(f"{base}/v1/processors/flaky", json=flaky, timeout=10).status_code in (200, 201)
+    register_flaky(stack)
     bodies = [
         {"processor": "echo", "payload": {}},
         {"processor": "fail", "payload": {"exit_code": 4}},  # failed

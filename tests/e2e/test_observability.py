@@ -27,6 +27,18 @@ def sample_image(name: str) -> str:
     return next(p["image"] for p in manifest["processors"] if p["name"] == name)
 
 
+def register_flaky(stack) -> None:
+    """`flaky`: the `fail` sample, its exit code 3 retried once at once (so a run of it ends dead_letter)."""
+    flaky = {
+        "image": sample_image("fail"),
+        "timeout_seconds": 30,
+        "resources": {"cpus": 0.25, "memory_mb": 16, "pids": 16},
+        "retry": {"max_attempts": 2, "backoff_min_seconds": 0, "backoff_max_seconds": 0, "retry_on_exit_codes": [3]},
+    }
+    resp = stack["http"].put(f"{stack['base']}/v1/processors/flaky", json=flaky, timeout=10)
+    assert resp.status_code in (200, 201), resp.text
+
+
 @pytest.fixture(scope="module")
 def receiver():
     gateway = bridge_gateway()
@@ -54,13 +66,7 @@ def stack(receiver, tmp_path_factory):
             "env": {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint(receiver.gateway)},
         }
         assert http.put(f"{base}/v1/processors/traced", json=processor, timeout=10).status_code in (200, 201)
-        flaky = {
-            "image": sample_image("fail"),
-            "timeout_seconds": 30,
-            "resources": {"cpus": 0.25, "memory_mb": 16, "pids": 16},
-            "retry": {"max_attempts": 2, "backoff_min_seconds": 0, "backoff_max_seconds": 0, "retry_on_exit_codes": [3]},
-        }
-        assert http.put(f"{base}/v1/processors/flaky", json=flaky, timeout=10).status_code in (200, 201)
+        register_flaky(stack)
         yield stack
 
 
