@@ -40,4 +40,6 @@ or:   .venv/bin/dockyard runs submit echo --payload '{"hello": "cli"}' --wait
 Ctrl-C stops web, worker, scheduler and the services this command started.
 
 MSG
+# honcho pipes the processes' output, so they would log JSON; at a terminal, text reads better.
+if [ -t 1 ]; then export DOCKYARD_LOG_FORMAT="${DOCKYARD_LOG_FORMAT:-text}"; fi
 honcho start web worker scheduler
