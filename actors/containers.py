@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import threading
@@ -15,6 +16,7 @@ from docker.utils.socket import frames_iter
 from opentelemetry import trace
 
 from actors.output import OutputCapture
+from actors.usage import AttemptUsage
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,9 @@ class ContainerResult:
     started_at_monotonic: float = 0.0
     # From asking the engine to create the container to its start returning.
     start_seconds: float | None = None
+    # What the container used (None where it is not measured: actors/usage.py).
+    cpu_seconds: float | None = None
+    peak_memory_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,10 +93,11 @@ def container_options(spec: ContainerSpec) -> tuple[dict, dict]:
 
 
 class ContainerRunner:
-    """Runs attempts on one Docker engine."""
+    """Runs attempts on one Docker engine; with `usage`, measures what each container used (actors/usage.py)."""
 
-    def __init__(self, client: docker.DockerClient):
+    def __init__(self, client: docker.DockerClient, usage: AttemptUsage | None = None):
         self.client = client
+        self.usage = usage
 
     def run(self, spec: ContainerSpec, capture: OutputCapture, *, on_created=None, should_stop=None) -> ContainerResult:
         """Create, feed, start and wait for one container; always remove it.
@@ -102,6 +108,9 @@ class ContainerRunner:
         """
         span = trace.get_current_span()
         create, host = container_options(spec)
+        parent = self.usage.new_parent() if self.usage is not None else None
+        if parent is not None:
+            host["cgroup_parent"] = f"/{parent}"
         asked = time.monotonic()
         try:
             created = self.client.api.create_container(**create, host_config=self.client.api.create_host_config(**host))
@@ -115,7 +124,7 @@ class ContainerRunner:
         try:
             if on_created is not None:
                 on_created(container.id)
-            return self._attach_and_wait(container, spec, capture, should_stop or (lambda: None), span, asked)
+            result = self._attach_and_wait(container, spec, capture, should_stop or (lambda: None), span, asked)
         except (
             docker.errors.APIError,
             requests.exceptions.RequestException,
@@ -125,6 +134,11 @@ class ContainerRunner:
         finally:
             self._remove(container)
             span.add_event("removed")
+            # The container is gone: its parent cgroup holds its totals (and is removed after reading).
+            used = self.usage.collect(parent) if parent is not None else None
+        if used is None:
+            return result
+        return dataclasses.replace(result, cpu_seconds=used.cpu_seconds, peak_memory_bytes=used.peak_memory_bytes)
 
     def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture, should_stop, span, asked: float) -> ContainerResult:
         sock = self.client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})

@@ -119,6 +119,8 @@ class AttemptEnd:
     container_id: str | None = None
     exit_code: int | None = None
     result: object = None  # the DOCKYARD_RESULT value, if the processor printed one
+    cpu_seconds: float | None = None  # what the container used, where measured
+    peak_memory_bytes: int | None = None
 
 
 @dataclass
@@ -309,6 +311,8 @@ class Executor:
             exit_code=ended.exit_code,
             container_id=ended.container_id,
             log_tail=capture.tail,
+            cpu_seconds=ended.cpu_seconds,
+            peak_memory_bytes=ended.peak_memory_bytes,
         )
         decision = self._decide(run, ended.verdict, exit_code=ended.exit_code)
         if not self._record_end(run.id, number, decision, exit_code=ended.exit_code, result=ended.result):
@@ -449,7 +453,11 @@ class Executor:
         result, problem = capture.result()
         if problem:
             capture.note(problem)
-        return AttemptEnd(verdict, outcome.container_id, outcome.exit_code, result)
+        if outcome.cpu_seconds is not None:
+            metrics.ATTEMPT_CPU.labels(processor=run.processor).observe(outcome.cpu_seconds)
+        if outcome.peak_memory_bytes is not None:
+            metrics.ATTEMPT_MEMORY.labels(processor=run.processor).observe(outcome.peak_memory_bytes)
+        return AttemptEnd(verdict, outcome.container_id, outcome.exit_code, result, outcome.cpu_seconds, outcome.peak_memory_bytes)
 
     def _note_container(self, attempt_id: int, container_id: str) -> None:
         """Record the container early, for operators; the attempt's end records it again."""

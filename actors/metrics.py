@@ -57,6 +57,18 @@ QUOTA_WAITS = prometheus_client.Counter(
     "Deliveries handed back because the run's tenant or processor was at its concurrency quota.",
     ["quota"],
 )
+ATTEMPT_CPU = prometheus_client.Histogram(
+    "dockyard_attempt_cpu_seconds",
+    "CPU seconds an attempt's container used (where measured: actors/usage.py).",
+    ["processor"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, float("inf")),
+)
+ATTEMPT_MEMORY = prometheus_client.Histogram(
+    "dockyard_attempt_peak_memory_bytes",
+    "The highest memory an attempt's container used (where measured: actors/usage.py).",
+    ["processor"],
+    buckets=(*(mb * 2**20 for mb in (1, 4, 16, 64, 128, 256, 512, 1024, 2048, 4096, 8192)), float("inf")),
+)
 THREADS = prometheus_client.Gauge("dockyard_worker_threads", "Worker threads that run attempts (DOCKYARD_WORKER_THREADS).")
 THREADS_BUSY = prometheus_client.Gauge("dockyard_worker_threads_busy", "Worker threads running an attempt now.")
 

@@ -54,6 +54,9 @@ class OutputCapture:
             self._accept(stream, text)
 
     def _accept(self, stream: int, text: str) -> None:
+        # NOTE: Postgres text holds no NUL character: a processor printing one (binary on stdout) would
+        # make its log, and with it the attempt's end, impossible to record. Shown as the replacement character.
+        text = text.replace("\x00", "\ufffd")
         with self._lock:
             self._tail = (self._tail + text)[-self._tail_bytes :]
             if stream == STDOUT:

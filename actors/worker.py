@@ -22,6 +22,7 @@ from actors.housekeeping import Housekeeping, declare_housekeeping_actors
 from actors.queues import QueueAdmin
 from actors.runs import declare_run_actor
 from actors.shutdown import GracefulShutdown, ignore_duplicate_sigterm
+from actors.usage import AttemptUsage
 from settings import Settings
 from storage.database import open_database
 from telemetry.metrics import serve_metrics
@@ -37,10 +38,15 @@ broker = create_broker(settings)
 broker.add_middleware(shutdown)
 dramatiq.set_broker(broker)
 client = docker.DockerClient(base_url=settings.docker_url)
+try:
+    usage = AttemptUsage.for_engine(client.info())
+except Exception:  # the engine is down now: attempts fail as infrastructure errors until it is back
+    logging.getLogger("actors.worker").warning("attempt usage not measured: the Docker engine did not answer at start", exc_info=True)
+    usage = None
 executor = Executor(
     settings=settings,
     client=client,
-    runner=ContainerRunner(client),
+    runner=ContainerRunner(client, usage),
     worker_name=settings.worker_name,
     shutdown=shutdown,
 )

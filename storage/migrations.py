@@ -235,6 +235,14 @@ V9_TRACES = """
 ALTER TABLE runs ADD COLUMN traceparent VARCHAR(64)
 """
 
+# What each attempt's container used, and the run's totals (CPU summed, memory's highest peak).
+V10_USAGE = """
+ALTER TABLE run_attempts ADD COLUMN cpu_seconds {float};
+ALTER TABLE run_attempts ADD COLUMN peak_memory_bytes BIGINT;
+ALTER TABLE runs ADD COLUMN cpu_seconds {float};
+ALTER TABLE runs ADD COLUMN peak_memory_bytes BIGINT
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
@@ -246,6 +254,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (7, "quotas", V7_QUOTAS),
     (8, "audit", V8_AUDIT),
     (9, "traces", V9_TRACES),
+    (10, "usage", V10_USAGE),
 ]
 
 VERSION_TABLE = """

@@ -65,6 +65,9 @@ class Run(BaseModel):
     request_hash = peewee.CharField(max_length=64, null=True)
     # The W3C traceparent of the span that submitted the run: its attempts continue that trace.
     traceparent = peewee.CharField(max_length=64, null=True)
+    # What its attempts' containers used: CPU summed, the highest memory peak (null: not measured).
+    cpu_seconds = peewee.FloatField(null=True)
+    peak_memory_bytes = peewee.BigIntegerField(null=True)
     lease_owner = peewee.CharField(max_length=255, null=True)
     lease_expires_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
@@ -89,6 +92,8 @@ class RunAttempt(BaseModel):
     exit_code = peewee.IntegerField(null=True)
     outcome = peewee.CharField(max_length=32, null=True)
     log_tail = peewee.TextField(null=True)
+    cpu_seconds = peewee.FloatField(null=True)
+    peak_memory_bytes = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = "run_attempts"

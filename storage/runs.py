@@ -11,6 +11,8 @@ import functools
 import operator
 import uuid
 
+from peewee import Case, fn
+
 from storage.database import database
 from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.metrics import RUNS_CANCELLED
@@ -197,12 +199,36 @@ def finish_attempt(
     exit_code: int | None,
     container_id: str | None,
     log_tail: str | None,
+    cpu_seconds: float | None = None,
+    peak_memory_bytes: int | None = None,
 ) -> bool:
-    """Record an attempt's end, unless it was already ended (e.g. as worker_lost); True if recorded."""
-    changes = {"outcome": outcome, "exit_code": exit_code, "log_tail": log_tail, "finished_at": utcnow()}
+    """Record an attempt's end, unless it was already ended (e.g. as worker_lost); True if recorded.
+    What its container used is added to the run's totals in the same transaction."""
+    changes = {
+        "outcome": outcome,
+        "exit_code": exit_code,
+        "log_tail": log_tail,
+        "finished_at": utcnow(),
+        "cpu_seconds": cpu_seconds,
+        "peak_memory_bytes": peak_memory_bytes,
+    }
     if container_id is not None:
         changes["container_id"] = container_id
-    return RunAttempt.update(changes).where((RunAttempt.id == attempt_id) & RunAttempt.finished_at.is_null()).execute() == 1
+    with database.atomic():
+        recorded = RunAttempt.update(changes).where((RunAttempt.id == attempt_id) & RunAttempt.finished_at.is_null()).execute() == 1
+        if recorded and (cpu_seconds is not None or peak_memory_bytes is not None):
+            run_id = RunAttempt.select(RunAttempt.run).where(RunAttempt.id == attempt_id).scalar()
+            totals = {}
+            if cpu_seconds is not None:
+                totals[Run.cpu_seconds] = fn.COALESCE(Run.cpu_seconds, 0) + cpu_seconds
+            if peak_memory_bytes is not None:
+                totals[Run.peak_memory_bytes] = Case(
+                    None,
+                    [((Run.peak_memory_bytes.is_null()) | (Run.peak_memory_bytes < peak_memory_bytes), peak_memory_bytes)],
+                    Run.peak_memory_bytes,
+                )
+            Run.update(totals).where(Run.id == run_id).execute()
+    return recorded
 
 
 def end_lost_attempt(run_id: str, number: int, message: str) -> bool:

@@ -77,6 +77,8 @@ class RunView(View):
     started_at: Timestamp
     finished_at: Timestamp
     trace_id: str | None = Field(description="the OpenTelemetry trace of the run: its submit, attempts and containers (32 hex digits)")
+    cpu_seconds: float | None = Field(description="CPU seconds its attempts' containers used, summed (null: not measured)")
+    peak_memory_bytes: int | None = Field(description="the highest memory one of its attempts' containers used (null: not measured)")
 
     @classmethod
     def of(cls, run: models.Run) -> RunView:
@@ -98,6 +100,8 @@ class AttemptView(View):
     log_tail: str | None
     started_at: Timestamp
     finished_at: Timestamp
+    cpu_seconds: float | None = Field(description="CPU seconds the attempt's container used (null: not measured, or still running)")
+    peak_memory_bytes: int | None = Field(description="the highest memory the attempt's container used, in bytes")
 
 
 class AttemptList(View):

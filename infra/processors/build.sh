@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 REGISTRY=${REGISTRY:-127.0.0.1:5000}
 OUT=${1:-$ROOT/.dockyard/processors.yaml}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
-APPLETS="sh cat echo sed sleep head tail mkfifo env true false printf id touch grep ls od tr date wget"
+APPLETS="sh cat echo sed sleep head tail mkfifo env true false printf id touch grep ls od tr date wget timeout"
 [ -x "$BUSYBOX" ] || { echo "build.sh: $BUSYBOX missing (apt-get install busybox-static)" >&2; exit 1; }
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT

@@ -23,6 +23,7 @@ from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
 from actors.execution import Executor
 from actors.runs import declare_run_actor
+from actors.usage import AttemptUsage
 from settings import Settings
 from storage import run_states
 from storage.database import open_database
@@ -125,7 +126,12 @@ def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetc
         db = open_database(settings.database_url, pool_size=8 + threads)
         migrate(db)
         broker = create_broker(settings)
-        executor = Executor(settings=settings, client=docker_client, runner=ContainerRunner(docker_client), worker_name="it-worker")
+        executor = Executor(
+            settings=settings,
+            client=docker_client,
+            runner=ContainerRunner(docker_client, AttemptUsage.for_engine(docker_client.info())),
+            worker_name="it-worker",
+        )
         declare_run_actor(broker, executor, settings.default_queue)
         worker = dramatiq.Worker(broker, worker_threads=threads)
         # NOTE: what `dramatiq_queue_prefetch` does for the CLI worker.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import prometheus_client
+
 from tests.conftest import unique, wait_until
 
 
@@ -53,6 +55,37 @@ def test_memory_hog_is_oom_killed(stack):
     assert run["error"]["reason"] == "oom_killed"
     [attempt] = stack.client.simulate_get(f"/v1/runs/{run['id']}/attempts").json["items"]
     assert attempt["outcome"] == "oom_killed"
+
+
+def test_each_attempt_records_what_its_container_used(stack, sample_processors):
+    """The hog's peak memory is within 20% of what it allocated; a CPU-burning run's CPU seconds within
+    20% of the time it burned; the run sums them, and the worker's histograms count them."""
+    megabytes = 40
+    hog = stack.wait_state(stack.submit("hog", {"megabytes": megabytes})["id"], timeout=60)
+    assert hog["state"] == "succeeded", hog
+    [attempt] = stack.client.simulate_get(f"/v1/runs/{hog['id']}/attempts").json["items"]
+    allocated = megabytes * 2**20
+    assert 0.8 * allocated <= attempt["peak_memory_bytes"] <= 1.2 * allocated, attempt
+    assert hog["peak_memory_bytes"] == attempt["peak_memory_bytes"]
+
+    burn_seconds = 2
+    stack.register(
+        "burner",
+        {
+            "image": sample_processors["echo"]["image"],
+            "command": ["/bin/sh", "-c", f"timeout {burn_seconds} sh -c 'while :; do :; done'; echo DOCKYARD_RESULT null"],
+            "timeout_seconds": 30,
+            "resources": {"cpus": 1.0, "memory_mb": 16, "pids": 16},
+        },
+    )
+    burner = stack.wait_state(stack.submit("burner")["id"], timeout=60)
+    assert burner["state"] == "succeeded", burner
+    [attempt] = stack.client.simulate_get(f"/v1/runs/{burner['id']}/attempts").json["items"]
+    assert 0.8 * burn_seconds <= attempt["cpu_seconds"] <= 1.2 * burn_seconds, attempt
+    assert burner["cpu_seconds"] == attempt["cpu_seconds"]
+    exported = prometheus_client.generate_latest().decode()
+    assert 'dockyard_attempt_cpu_seconds_count{processor="burner"} 1.0' in exported
+    assert 'dockyard_attempt_peak_memory_bytes_count{processor="hog"}' in exported
 
 
 def test_image_not_matching_its_pin_is_refused_and_never_started(stack, sample_processors):

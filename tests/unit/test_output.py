@@ -92,3 +92,11 @@ def test_a_failing_sink_keeps_the_text_for_the_next_flush():
     failing[0] = False
     assert cap.flush() is True
     assert "".join(stored) == "one\ntwo\n"
+
+
+def test_nul_bytes_are_stored_as_the_replacement_character():
+    """Found with the hog sample, which prints the zeros it allocated: Postgres refused the log, and the attempt's end."""
+    c, stored = capture()
+    c.feed(STDOUT, b"a\x00\x00b\n")
+    c.finish()
+    assert "".join(stored) == "a\ufffd\ufffdb\n" and "\x00" not in c.tail
