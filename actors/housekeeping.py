@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # A container younger than this is never an orphan: its attempt may be starting.
 ORPHAN_MIN_AGE_SECONDS = 60
+# An empty parent cgroup younger than this may belong to a container being created (actors/usage.py).
+LEFTOVER_CGROUP_MIN_AGE_SECONDS = 600
 QUEUE_MESSAGES = prometheus_client.Gauge(
     "dockyard_queue_messages", "Messages waiting in a run queue (.DQ: delayed retries, .XQ: dead letters).", ["queue"]
 )
@@ -89,7 +91,8 @@ class Housekeeping:
         return self.dispatcher.republish_lost(unpublished_grace=None, retry_grace=None)
 
     def remove_orphan_containers(self) -> int:
-        """Remove containers on this engine whose attempt is over (a dead worker's leftovers)."""
+        """Remove containers on this engine whose attempt is over (a dead worker's leftovers), and the
+        empty parent cgroups such workers left (actors/usage.py)."""
         removed = 0
         now = utcnow()
         for container in self.runner.run_containers():
@@ -103,6 +106,10 @@ class Housekeeping:
             log.info("removing orphan container %s of run %s: %s", container.short_id, run_id, why)
             self.runner.remove(container)
             removed += 1
+        if getattr(self.runner, "usage", None) is not None:
+            # The parent cgroups of containers whose worker died before it could read and remove them.
+            for name in self.runner.usage.remove_leftovers(max(self.orphan_min_age_seconds, LEFTOVER_CGROUP_MIN_AGE_SECONDS)):
+                log.info("removed cgroup %s that a stopped worker left", name)
         return removed
 
     def delete_old_runs(self) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,29 @@ class AttemptUsage:
             return Usage(self._cpu_seconds(parent), self._peak_memory(parent))
         finally:
             self._remove(parent)
+
+    def remove_leftovers(self, min_age_seconds: float, now: float | None = None) -> list[str]:
+        """Remove parent cgroups a dead worker left (their container gone, so they are empty) once older than
+        `min_age_seconds`; return their names. A parent in use holds its container's cgroup: the kernel refuses to
+        remove it, and the age spares one whose container is created but not yet started."""
+        now = time.time() if now is None else now
+        listing = os.path.join(self.root, "memory") if self.version == 1 else self.root
+        try:
+            names = [name for name in os.listdir(listing) if name.startswith("dockyard-")]
+        except OSError:
+            return []
+        removed = []
+        for name in names:
+            path = os.path.join(listing, name)
+            try:
+                if now - os.stat(path).st_mtime < min_age_seconds or any(entry.is_dir() for entry in os.scandir(path)):
+                    continue
+            except OSError:
+                continue
+            self._remove(name)
+            if not os.path.exists(path):
+                removed.append(name)
+        return removed
 
     def _cpu_seconds(self, parent: str) -> float | None:
         if self.version == 1:
