@@ -28,6 +28,7 @@ from storage.database import open_database
 from telemetry.metrics import serve_metrics
 from telemetry.process import observe_process
 
+log = logging.getLogger(__name__)
 settings = Settings.from_env()
 observe_process(settings, "worker")
 # Dramatiq's worker process installed its SIGTERM handler before importing us.
@@ -41,7 +42,7 @@ client = docker.DockerClient(base_url=settings.docker_url)
 try:
     usage = AttemptUsage.for_engine(client.info())
 except Exception:  # the engine is down now: attempts fail as infrastructure errors until it is back
-    logging.getLogger("actors.worker").warning("attempt usage not measured: the Docker engine did not answer at start", exc_info=True)
+    log.warning("attempt usage not measured: the Docker engine did not answer at start", exc_info=True)
     usage = None
 executor = Executor(
     settings=settings,
@@ -66,7 +67,7 @@ def measure_queues_at_start(attempts: int = 15, interval: float = 2.0) -> None:
             return
         except Exception:
             continue
-    logging.getLogger("actors.worker").warning("could not measure the queues at start; the minutely measure will")
+    log.warning("could not measure the queues at start; the minutely measure will")
 
 
 threading.Thread(target=measure_queues_at_start, name="measure-queues", daemon=True).start()

@@ -21,7 +21,6 @@ from pythonjsonlogger.json import JsonFormatter
 
 # The fields log_context accepts, in the order text lines show them.
 CONTEXT_FIELDS = ("run_id", "attempt", "processor", "tenant", "schedule_id")
-FORMATS = ("auto", "json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # Never mutated: each log_context sets a new mapping.
@@ -35,7 +34,7 @@ def log_context(**fields):
     try:
         yield
     finally:
-        _fields.reset(token)
+        pop_context(token)
 
 
 def push_context(**fields) -> contextvars.Token:

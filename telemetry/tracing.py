@@ -2,9 +2,9 @@
 
 An exporter runs only when one is asked for: `OTEL_EXPORTER_OTLP_ENDPOINT`
 (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, or `OTEL_TRACES_EXPORTER`
-set to `otlp` or `console`. Without one, the SDK still gives every run a
-real trace id (stored on the run, written in its log lines, handed to its
-container as TRACEPARENT) but samples nothing: no span is recorded.
+set to `otlp` or `console`. Without one, the ids-only provider below still
+gives every run a real trace id (stored on the run, written in its log
+lines, handed to its container as TRACEPARENT) and records nothing.
 
 A run's trace context travels as a W3C `traceparent` string: in the run's
 row, in its message's options, and in its container's environment.
@@ -76,9 +76,9 @@ def tracer_provider(default_service_name: str, environ: Mapping[str, str] | None
     """
     environ = os.environ if environ is None else environ
     exporter = exporter_name(environ)
-    resource = Resource.create({} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: default_service_name})
     if exporter == "none":
         return IdsOnlyTracerProvider()
+    resource = Resource.create({} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: default_service_name})
     provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER(_ARG)
     span_exporter = _otlp_exporter(environ) if exporter == "otlp" else ConsoleSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(span_exporter))  # OTEL_BSP_* tune it
@@ -114,7 +114,7 @@ class IdsOnlyTracerProvider(trace.TracerProvider):
 def configure_tracing(default_service_name: str) -> trace.TracerProvider:
     """Entry points call this once: the process's tracer provider, from the OTEL_* variables."""
     provider = tracer_provider(default_service_name)
-    use_provider(provider, exporting=exporter_name(os.environ) != "none")
+    use_provider(provider, exporting=not isinstance(provider, IdsOnlyTracerProvider))
     return provider
 
 
