@@ -13,10 +13,13 @@ import signal
 import sys
 import threading
 
+import prometheus_client
+
 from actors.dispatch import create_dispatcher
 from actors.periodic import HousekeepingSender
 from scheduling.leader import FIRE_THREADS, Leader
 from scheduling.leadership import leadership_for
+from scheduling.metrics import QueuedRuns
 from settings import Settings
 from storage.database import open_database
 from telemetry.metrics import serve_metrics
@@ -28,10 +31,12 @@ log = logging.getLogger("scheduling")
 def main() -> int:
     settings = Settings.from_env()
     observe_process(settings, "scheduler")
-    open_database(settings.database_url, pool_size=FIRE_THREADS + 2)  # the fire threads and the sync loop
+    # The fire threads, the sync loop and /metrics (QueuedRuns reads the database at each scrape).
+    open_database(settings.database_url, pool_size=FIRE_THREADS + 3)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
+    prometheus_client.REGISTRY.register(QueuedRuns())
     serve_metrics(settings.scheduler_metrics_port, "DOCKYARD_SCHEDULER_METRICS_PORT")
     dispatcher = create_dispatcher(settings)
     housekeeping = HousekeepingSender(dispatcher.broker, settings.housekeeping_queue)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 import prometheus_client
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from actors.periodic import HOUSEKEEPING
+from storage import runs as run_store
+from storage.database import release_connection
+from storage.models import utcnow
+from storage.specs import Priority
+
+log = logging.getLogger(__name__)
 
 FIRES = prometheus_client.Counter(
     "dockyard_schedule_fires_total",
@@ -29,3 +39,40 @@ for _reason in ("overlap", "missed", "not_fired"):
     SKIPS.labels(_reason)
 for _actor in HOUSEKEEPING:
     HOUSEKEEPING_SENT.labels(_actor)
+
+
+class QueuedRuns(Collector):
+    """Runs waiting in the database, by priority, read at each scrape: how many, and how long the
+    oldest has waited (0 when none waits). Nothing is exported while the database does not answer,
+    so an alert on these series sees them absent rather than stale."""
+
+    def describe(self):
+        return list(self._families())
+
+    def collect(self):
+        try:
+            waiting = run_store.queued_by_priority()
+        except Exception as exc:
+            log.warning("could not count queued runs for /metrics: %s", exc)
+            return
+        finally:
+            release_connection()
+        now = utcnow()
+        count, oldest = self._families()
+        for priority in Priority:
+            n, first = waiting.get(priority.value, (0, None))
+            count.add_metric([priority.value], n)
+            oldest.add_metric([priority.value], max(0.0, (now - first).total_seconds()) if first else 0.0)
+        yield count
+        yield oldest
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily("dockyard_runs_queued", "Runs in state queued, by priority.", labels=["priority"]),
+            GaugeMetricFamily(
+                "dockyard_oldest_queued_run_seconds",
+                "How long the oldest queued run of each priority has waited since it was created; 0 when none waits.",
+                labels=["priority"],
+            ),
+        )

@@ -248,6 +248,22 @@ def attempt_counts(run_id: str, infrastructure_outcomes: frozenset[str]) -> tupl
     return len(outcomes) - infrastructure, infrastructure
 
 
+def queued_by_priority() -> dict[str, tuple[int, dt.datetime]]:
+    """priority -> (runs queued, when the oldest was created), for the priorities that have queued runs."""
+    query = (
+        Run.select(Run.priority, fn.COUNT(Run.id).alias("n"), fn.MIN(Run.created_at).alias("oldest"))
+        .where(Run.state == RunState.QUEUED)
+        .group_by(Run.priority)
+        .tuples()
+    )
+    return {priority: (count, _as_datetime(oldest)) for priority, count, oldest in query}
+
+
+def _as_datetime(value) -> dt.datetime:
+    """MIN() over a datetime column comes back as text on SQLite."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
 def lease_view(run_id: str) -> tuple[str, int, str | None] | None:
     """(state, attempts, lease owner) of a run, or None if it is gone."""
     row = Run.select(Run.state, Run.attempts, Run.lease_owner).where(Run.id == run_id).tuples().first()

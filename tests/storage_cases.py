@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 
 from storage import run_states
@@ -203,7 +204,35 @@ def check_tenant_quota_override_and_default(db):
     assert QuotaBook(default_tenant_limit=0).for_run(Run(tenant_id="plain", processor="echo"), None) == []
 
 
+def check_queued_runs_are_counted_by_priority(db):
+    """What the scheduler's /metrics exports as dockyard_runs_queued and dockyard_oldest_queued_run_seconds."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from scheduling.metrics import QueuedRuns
+
+    make_processor()
+    old = make_run(priority="high")
+    Run.update(created_at=utcnow() - dt.timedelta(minutes=10)).where(Run.id == old.id).execute()
+    make_run(priority="high")
+    make_run(priority="low")
+    started = make_run(priority="critical")
+    run_states.transition(started.id, RunState.RUNNING)
+    waiting = run_store.queued_by_priority()
+    assert {p: n for p, (n, _) in waiting.items()} == {"high": 2, "low": 1}
+    assert 590 < (utcnow() - waiting["high"][1]).total_seconds() < 700
+
+    registry = CollectorRegistry()
+    registry.register(QueuedRuns())
+    text = generate_latest(registry).decode()
+    assert 'dockyard_runs_queued{priority="high"} 2.0' in text
+    assert 'dockyard_runs_queued{priority="critical"} 0.0' in text
+    assert 'dockyard_oldest_queued_run_seconds{priority="critical"} 0.0' in text
+    age = float(re.search(r'dockyard_oldest_queued_run_seconds\{priority="high"\} (\S+)', text).group(1))
+    assert 590 < age < 700
+
+
 CASES = [
+    check_queued_runs_are_counted_by_priority,
     check_quota_admits_no_more_than_its_limit_when_claims_race,
     check_tenant_quota_override_and_default,
     check_retention_deletes_old_runs_with_all_their_rows,

@@ -49,6 +49,8 @@ install() {
   [ -n "$PG_BIN" ] || missing+=(postgresql)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v curl >/dev/null || missing+=(curl ca-certificates)
+  # promtool checks the alert rules; the server runs in the dashboard and alert tests.
+  command -v prometheus >/dev/null || missing+=(prometheus)
   # The sample images need a static busybox (nothing else is in them).
   { [ -x /bin/busybox ] && { ldd /bin/busybox 2>&1 || true; } | grep -q "not a dynamic" && /bin/busybox --list | grep -qx mkfifo; } || missing+=(busybox-static)
   if [ ${#missing[@]} -eq 0 ]; then say "system packages present"; return; fi
@@ -176,6 +178,9 @@ case $cmd in
     echo "export DOCKYARD_BROKER_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2F"
     echo "export TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
     echo "export REGISTRY=127.0.0.1:$REGISTRY_PORT"
-    echo "export TEST_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:$MGMT_PORT" ;;
+    echo "export TEST_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:$MGMT_PORT"
+    echo "export TEST_RABBITMQ_NODE=$RABBIT_NODE"
+    # rabbitmq.conf fixes the prometheus plugin's port.
+    echo "export TEST_RABBITMQ_PROMETHEUS_URL=http://127.0.0.1:15692" ;;
   *) die "unknown command $cmd (install | up | down | env)" ;;
 esac
