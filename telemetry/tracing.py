@@ -9,9 +9,10 @@ lines, handed to its container as TRACEPARENT) and records nothing.
 A run's trace context travels as a W3C `traceparent` string: in the run's
 row, in its message's options, and in its container's environment.
 
-Cost, measured (docs/performance.md): the SDK spends about 50 µs of CPU to
-make and end a span and 70 µs to encode it for export, so an exported
-submit costs a few hundred µs; without an exporter the ids-only provider
+Cost, measured (docs/performance.md): the SDK spends about 50-75 µs of CPU
+to make and end a span and 60-70 µs to encode it for export; a submit makes
+three. So OTLP export records spans with telemetry.recording and encodes
+them with telemetry.otlp instead. Without an exporter the ids-only provider
 below costs a few µs.
 """
 
@@ -54,34 +55,37 @@ def exporter_name(environ: Mapping[str, str]) -> str:
     return "none"
 
 
-def _otlp_exporter(environ: Mapping[str, str]):
+def _check_protocol(environ: Mapping[str, str]) -> None:
     for key in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         protocol = environ.get(key, "").strip()
         if protocol and protocol not in PROTOCOLS:
             raise TracingError(f"{key}: {protocol!r} is not supported (Dockyard exports over {', '.join(PROTOCOLS)})")
         if protocol:
-            break
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()  # endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*
+            return
 
 
 def tracer_provider(default_service_name: str, environ: Mapping[str, str] | None = None) -> trace.TracerProvider:
     """The tracer provider the environment asks for, named `default_service_name` unless OTEL_SERVICE_NAME
     says otherwise. Raises TracingError for an OTEL_* value it cannot honour.
 
-    `environ` decides whether and where to export; the SDK reads the other
-    variables (service name, resource attributes, sampler, OTEL_BSP_*,
-    OTEL_EXPORTER_OTLP_* details) from the process environment itself.
+    `environ` decides whether and where to export; the SDK's parts read the
+    other variables (service name, resource attributes, sampler, OTEL_BSP_*,
+    OTEL_EXPORTER_OTLP_* details) from the process environment themselves.
+    OTLP export records spans with telemetry.recording (a fraction of the
+    SDK's cost per span); the console exporter, for debugging, uses the SDK.
     """
     environ = os.environ if environ is None else environ
     exporter = exporter_name(environ)
     if exporter == "none":
         return IdsOnlyTracerProvider()
     resource = Resource.create({} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: default_service_name})
+    if exporter == "otlp":
+        _check_protocol(environ)
+        from telemetry.recording import RecordingTracerProvider
+
+        return RecordingTracerProvider(resource)
     provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER(_ARG)
-    span_exporter = _otlp_exporter(environ) if exporter == "otlp" else ConsoleSpanExporter()
-    provider.add_span_processor(BatchSpanProcessor(span_exporter))  # OTEL_BSP_* tune it
+    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))  # OTEL_BSP_* tune it
     return provider
 
 

@@ -8,10 +8,12 @@ import logging
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from settings import Settings, SettingsError
 from telemetry import logs
+from telemetry.otlp import OtlpExporter
+from telemetry.recording import RecordingTracerProvider
 from telemetry.tracing import (
     TracingError,
     context_of,
@@ -63,14 +65,23 @@ def test_with_nothing_set_spans_have_real_ids_but_nothing_is_recorded():
     assert sampled.get_span_context().trace_id == int(TRACE, 16) and sampled.get_span_context().trace_flags.sampled
 
 
-def test_an_endpoint_gets_an_otlp_batch_exporter():
+def test_an_endpoint_gets_recorded_spans_and_an_otlp_batch_exporter():
     provider = tracer_provider("dockyard-worker", {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"})
+    assert isinstance(provider, RecordingTracerProvider)
     assert provider.resource.attributes["service.name"] == "dockyard-worker"
     try:
-        [processor] = provider._active_span_processor._span_processors
-        assert isinstance(processor, BatchSpanProcessor)
-        assert type(processor.span_exporter).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
+        assert isinstance(provider._processor, BatchSpanProcessor)
+        assert isinstance(provider._processor.span_exporter, OtlpExporter)
         assert provider.get_tracer("t").start_span("s").is_recording()
+    finally:
+        provider.shutdown()
+
+
+def test_the_console_exporter_is_the_sdks():
+    provider = tracer_provider("dockyard-worker", {"OTEL_TRACES_EXPORTER": "console"})
+    try:
+        [processor] = provider._active_span_processor._span_processors
+        assert isinstance(processor.span_exporter, ConsoleSpanExporter)
     finally:
         provider.shutdown()
 
