@@ -21,3 +21,7 @@ echo
 echo "== bench/cron_catchup.py ${CRON_ARGS:-}"
 # shellcheck disable=SC2086
 python -m bench.cron_catchup ${CRON_ARGS:-}
+echo
+echo "== bench/trace_cost.py ${TRACE_ARGS:-}"
+# shellcheck disable=SC2086
+python -m bench.trace_cost ${TRACE_ARGS:-}
