@@ -38,6 +38,7 @@ def child(blocks: int, block: int, endpoint: str, api_key: str) -> None:
     from opentelemetry.sdk.resources import Resource
 
     import telemetry.tracing
+    from telemetry.otlp import OtlpExporter
     from telemetry.recording import RecordingTracerProvider
     from telemetry.tracing import IdsOnlyTracerProvider
 
@@ -48,27 +49,25 @@ def child(blocks: int, block: int, endpoint: str, api_key: str) -> None:
             self.current: trace.TracerProvider = IdsOnlyTracerProvider()
 
         def get_tracer(self, name, *args, **kwargs):
-            switch = self
+            return SwitchTracer(self, name)
 
-            class Tracer(trace.Tracer):
-                def start_span(self, *a, **k):
-                    return switch.current.get_tracer(name).start_span(*a, **k)
+    class SwitchTracer(trace.Tracer):
+        def __init__(self, switch: Switch, name: str):
+            self.switch, self.name = switch, name
 
-                def start_as_current_span(self, *a, **k):
-                    return switch.current.get_tracer(name).start_as_current_span(*a, **k)
+        def start_span(self, *args, **kwargs):
+            return self.switch.current.get_tracer(self.name).start_span(*args, **kwargs)
 
-            return Tracer()
+        def start_as_current_span(self, *args, **kwargs):
+            return self.switch.current.get_tracer(self.name).start_as_current_span(*args, **kwargs)
 
     switch = Switch()
-    trace.set_tracer_provider(switch)
-    import os
-
-    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    trace.set_tracer_provider(switch)  # web.wsgi's own configuration (no exporter) cannot replace it
+    resource = Resource.create({"service.name": "dockyard-web"})
     modes = {
         "off": (IdsOnlyTracerProvider(), False),
-        "on": (RecordingTracerProvider(Resource.create({"service.name": "dockyard-web"})), True),
+        "on": (RecordingTracerProvider(resource, exporter=OtlpExporter(resource.attributes, f"{endpoint}/v1/traces")), True),
     }
-    del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]  # web.wsgi configures no exporter of its own
     import web.wsgi
 
     client = falcon.testing.TestClient(web.wsgi.app)

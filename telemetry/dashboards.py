@@ -31,12 +31,20 @@ DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 RATE = "$__rate_interval"
 
 
-# A share's numerator is `(...) or vector(0)`: no refusals is a share of 0, not "no data".
-
-
 def q(expr: str, legend: str = "") -> prometheus.Dataquery:
     query = prometheus.Dataquery().expr(expr).datasource(DATASOURCE).range()
     return query.legend_format(legend) if legend else query
+
+
+def rate(metric: str, selector: str = "", *, by: str = "") -> str:
+    """`sum [by (...)] (rate(metric{selector}[$__rate_interval]))`: a counter's per-second rate over every instance."""
+    series_ = f"{metric}{{{selector}}}" if selector else metric
+    return f"{f'sum by ({by}) ' if by else 'sum'}(rate({series_}[{RATE}]))"
+
+
+def share(metric: str, selector: str) -> str:
+    """The part of a counter's rate that `selector` picks, of all of it; 0 (not "no data") when none is picked."""
+    return f"({rate(metric, selector)} or vector(0)) / {rate(metric)}"
 
 
 def quantiles(histogram: str, selector: str = "", by: str = "") -> list[prometheus.Dataquery]:
@@ -98,7 +106,6 @@ def board(uid: str, title: str, description: str, rows: list[tuple[str, list]], 
 
 
 def overview() -> gd.Dashboard:
-    finished_bad = 'dockyard_runs_finished_total{state=~"failed|timed_out|dead_letter"}'
     return board(
         "dockyard-overview",
         "Dockyard / Overview",
@@ -111,13 +118,13 @@ def overview() -> gd.Dashboard:
                         "Submissions",
                         "Runs made per second: submitted, replayed, triggered or fired.",
                         "reqps",
-                        q(f"sum(rate(dockyard_runs_submitted_total[{RATE}]))"),
+                        q(rate("dockyard_runs_submitted_total")),
                     ),
                     single(
                         "Run error rate",
                         "Share of runs that ended failed, timed_out or dead_letter among those that ended (cancelled ones count as ended).",
                         "percentunit",
-                        q(f"(sum(rate({finished_bad}[{RATE}])) or vector(0)) / sum(rate(dockyard_runs_finished_total[{RATE}]))"),
+                        q(share("dockyard_runs_finished_total", 'state=~"failed|timed_out|dead_letter"')),
                     ),
                     single(
                         "Queued runs",
@@ -149,13 +156,13 @@ def overview() -> gd.Dashboard:
                         "Submissions by priority",
                         "Runs made per second.",
                         "reqps",
-                        [q(f"sum by (priority) (rate(dockyard_runs_submitted_total[{RATE}]))", "{{priority}}")],
+                        [q(rate("dockyard_runs_submitted_total", by="priority"), "{{priority}}")],
                     ),
                     series(
                         "Finishes by state",
                         "Runs reaching a final state per second.",
                         "reqps",
-                        [q(f"sum by (state) (rate(dockyard_runs_finished_total[{RATE}]))", "{{state}}")],
+                        [q(rate("dockyard_runs_finished_total", by="state"), "{{state}}")],
                     ),
                     series(
                         "Run duration",
@@ -174,8 +181,8 @@ def overview() -> gd.Dashboard:
                         "Attempts whose run will be tried again, and runs ending dead_letter, per second.",
                         "reqps",
                         [
-                            q(f"sum(rate(dockyard_retries_total[{RATE}]))", "retries"),
-                            q(f'sum(rate(dockyard_runs_finished_total{{state="dead_letter"}}[{RATE}]))', "dead letters"),
+                            q(rate("dockyard_retries_total"), "retries"),
+                            q(rate("dockyard_runs_finished_total", 'state="dead_letter"'), "dead letters"),
                         ],
                     ),
                     series(
@@ -183,8 +190,8 @@ def overview() -> gd.Dashboard:
                         "Runs cancelled, and publishes the broker refused (queue full: the API answered 503).",
                         "reqps",
                         [
-                            q(f"sum(rate(dockyard_runs_cancelled_total[{RATE}]))", "cancelled"),
-                            q(f"sum by (reason) (rate(dockyard_publish_failures_total[{RATE}]))", "publish failed: {{reason}}"),
+                            q(rate("dockyard_runs_cancelled_total"), "cancelled"),
+                            q(rate("dockyard_publish_failures_total", by="reason"), "publish failed: {{reason}}"),
                         ],
                     ),
                 ],
@@ -214,7 +221,7 @@ def overview() -> gd.Dashboard:
                         "Quota waits",
                         "Deliveries handed back because the run's tenant or processor was at its concurrency quota, per second.",
                         "reqps",
-                        [q(f"sum by (quota) (rate(dockyard_quota_waits_total[{RATE}]))", "{{quota}}")],
+                        [q(rate("dockyard_quota_waits_total", by="quota"), "{{quota}}")],
                     ),
                 ],
             ),
@@ -244,25 +251,25 @@ def processors() -> gd.Dashboard:
                         "Submissions by priority",
                         "Runs made per second.",
                         "reqps",
-                        [q(f"sum by (priority) (rate(dockyard_runs_submitted_total{{{one}}}[{RATE}]))", "{{priority}}")],
+                        [q(rate("dockyard_runs_submitted_total", one, by="priority"), "{{priority}}")],
                     ),
                     series(
                         "Finishes by state",
                         "Runs reaching a final state per second.",
                         "reqps",
-                        [q(f"sum by (state) (rate(dockyard_runs_finished_total{{{one}}}[{RATE}]))", "{{state}}")],
+                        [q(rate("dockyard_runs_finished_total", one, by="state"), "{{state}}")],
                     ),
                     series(
                         "Attempts by outcome",
                         "Attempts ended per second.",
                         "reqps",
-                        [q(f"sum by (outcome) (rate(dockyard_attempts_total{{{one}}}[{RATE}]))", "{{outcome}}")],
+                        [q(rate("dockyard_attempts_total", one, by="outcome"), "{{outcome}}")],
                     ),
                     series(
                         "Retries",
                         "Attempts whose run will be tried again, per second.",
                         "reqps",
-                        [q(f"sum(rate(dockyard_retries_total{{{one}}}[{RATE}]))", "retries")],
+                        [q(rate("dockyard_retries_total", one), "retries")],
                     ),
                     series(
                         "Run duration", "From the first start to the final state.", "s", quantiles("dockyard_run_duration_seconds", one)
@@ -313,19 +320,19 @@ def api() -> gd.Dashboard:
             (
                 "Traffic",
                 [
-                    single("Requests", "Requests per second.", "reqps", q(f"sum(rate({count}[{RATE}]))"), width=6),
+                    single("Requests", "Requests per second.", "reqps", q(rate(count)), width=6),
                     single(
                         "Server errors",
                         "Share of requests answered 5xx.",
                         "percentunit",
-                        q(f'(sum(rate({count}{{status=~"5.."}}[{RATE}])) or vector(0)) / sum(rate({count}[{RATE}]))'),
+                        q(share(count, 'status=~"5.."')),
                         width=6,
                     ),
                     single(
                         "Refused",
                         "Share of requests answered 429 (rate limit) or 503 (queue full, broker or database away).",
                         "percentunit",
-                        q(f'(sum(rate({count}{{status=~"429|503"}}[{RATE}])) or vector(0)) / sum(rate({count}[{RATE}]))'),
+                        q(share(count, 'status=~"429|503"')),
                         width=6,
                     ),
                     single(
@@ -339,20 +346,20 @@ def api() -> gd.Dashboard:
                         "Requests by route",
                         "Requests per second.",
                         "reqps",
-                        [q(f"sum by (method, route) (rate({count}[{RATE}]))", "{{method}} {{route}}")],
+                        [q(rate(count, by="method, route"), "{{method}} {{route}}")],
                     ),
                     series(
                         "Responses by status",
                         "Responses per second.",
                         "reqps",
-                        [q(f"sum by (status) (rate({count}[{RATE}]))", "{{status}}")],
+                        [q(rate(count, by="status"), "{{status}}")],
                     ),
                     series(
                         "Errors by route and status",
                         "4xx and 5xx responses per second: 404 for unknown ids, 422 for invalid specs, 429 over a rate limit, "
                         "503 when the queue is full or a service away.",
                         "reqps",
-                        [q(f'sum by (route, status) (rate({count}{{status=~"[45].."}}[{RATE}]))', "{{status}} {{route}}")],
+                        [q(rate(count, 'status=~"[45].."', by="route, status"), "{{status}} {{route}}")],
                         width=24,
                     ),
                 ],
@@ -427,21 +434,21 @@ def scheduler() -> gd.Dashboard:
                         "Fires by kind",
                         "Runs fired per minute: on time (cron) or late within the catch-up window (catchup).",
                         "short",
-                        [q(f"sum by (kind) (rate(dockyard_schedule_fires_total[{RATE}])) * 60", "{{kind}}")],
+                        [q(rate("dockyard_schedule_fires_total", by="kind") + " * 60", "{{kind}}")],
                         width=8,
                     ),
                     series(
                         "Skips by reason",
                         "Fire times that made no run, per minute: overlap, missed, not_fired.",
                         "short",
-                        [q(f"sum by (reason) (rate(dockyard_schedule_skips_total[{RATE}])) * 60", "{{reason}}")],
+                        [q(rate("dockyard_schedule_skips_total", by="reason") + " * 60", "{{reason}}")],
                         width=8,
                     ),
                     series(
                         "Housekeeping sent",
                         "Housekeeping messages the leader sent, per hour, by actor.",
                         "short",
-                        [q(f"sum by (actor) (rate(dockyard_housekeeping_sent_total[{RATE}])) * 3600", "{{actor}}")],
+                        [q(rate("dockyard_housekeeping_sent_total", by="actor") + " * 3600", "{{actor}}")],
                         width=8,
                     ),
                 ],
@@ -495,10 +502,10 @@ def rabbitmq() -> gd.Dashboard:
                         "Published, confirmed, delivered and acknowledged per second, node-wide.",
                         "reqps",
                         [
-                            q(f"sum(rate(rabbitmq_global_messages_received_total[{RATE}]))", "published"),
-                            q(f"sum(rate(rabbitmq_global_messages_confirmed_total[{RATE}]))", "confirmed"),
-                            q(f"sum(rate(rabbitmq_global_messages_delivered_total[{RATE}]))", "delivered"),
-                            q(f"sum(rate(rabbitmq_global_messages_acknowledged_total[{RATE}]))", "acknowledged"),
+                            q(rate("rabbitmq_global_messages_received_total"), "published"),
+                            q(rate("rabbitmq_global_messages_confirmed_total"), "confirmed"),
+                            q(rate("rabbitmq_global_messages_delivered_total"), "delivered"),
+                            q(rate("rabbitmq_global_messages_acknowledged_total"), "acknowledged"),
                         ],
                     ),
                     series(

@@ -48,7 +48,7 @@ def _tag(field: int, wire: int) -> bytes:
 
 
 # Each field's tag, written once: L<n> length-delimited, V<n> varint, F<n> fixed64, W<n> fixed32.
-L1, L2, L4, L5, L7, L9, L11, L13, L15 = (_tag(n, _BYTES) for n in (1, 2, 4, 5, 7, 9, 11, 13, 15))
+L1, L2, L3, L4, L5, L7, L9, L11, L13, L15 = (_tag(n, _BYTES) for n in (1, 2, 3, 4, 5, 7, 9, 11, 13, 15))
 V2, V3, V6 = (_tag(n, _VARINT) for n in (2, 3, 6))
 F1, F4, F7, F8 = (_tag(n, _FIXED64) for n in (1, 4, 7, 8))
 W6, W16 = (_tag(n, _FIXED32) for n in (6, 16))
@@ -123,7 +123,7 @@ def _span(span) -> bytes:
     ]
     for name, timestamp, attributes in span.events:
         # Event: time 1, name 2, attributes 3.
-        parts.append(_len(L11, F1 + _pack_fixed64(timestamp) + _len(L2, _utf8(name)) + _attributes(_tag(3, _BYTES), attributes)))
+        parts.append(_len(L11, F1 + _pack_fixed64(timestamp) + _len(L2, _utf8(name)) + _attributes(L3, attributes)))
     for link_context, attributes in span.links:
         # Link: trace_id 1, span_id 2, attributes 4, flags 6.
         body = L1 + b"\x10" + link_context.trace_id.to_bytes(16, "big") + L2 + b"\x08" + link_context.span_id.to_bytes(8, "big")
@@ -153,8 +153,8 @@ def encode_spans(spans: Iterable, resource_attributes: Mapping) -> bytes:
 class OtlpExporter(OTLPSpanExporter):
     """The SDK's OTLP/HTTP exporter (all its OTEL_EXPORTER_OTLP_* settings), sending `encode_spans` bytes."""
 
-    def __init__(self, resource_attributes: Mapping):
-        super().__init__()
+    def __init__(self, resource_attributes: Mapping, endpoint: str | None = None):
+        super().__init__(endpoint=endpoint)  # None: from OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
         self._resource_attributes = dict(resource_attributes)
 
     def export(self, spans: Sequence) -> SpanExportResult:

@@ -14,6 +14,8 @@ import time
 import requests
 import yaml
 
+from tests.conftest import wait_until
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "infra" / "prometheus"
 
@@ -44,14 +46,13 @@ class Prometheus:
 
     def scraped_since(self, moment: dt.datetime, deadline: float = 30) -> None:
         """Wait until every target was scraped twice after `moment`: a rate() over series born before it has two samples."""
-        give_up = time.monotonic() + deadline
-        while True:
+        after = moment + dt.timedelta(seconds=self.interval_seconds * 1.5)
+
+        def scraped() -> bool:
             scrapes = [dt.datetime.fromisoformat(t["lastScrape"][:26].rstrip("Z") + "+00:00") for t in self.targets()]
-            interval = self.interval_seconds
-            if scrapes and min(scrapes) > moment + dt.timedelta(seconds=interval * 1.5):
-                return
-            assert time.monotonic() < give_up, f"prometheus did not scrape every target twice within {deadline}s"
-            time.sleep(interval / 2)
+            return bool(scrapes) and min(scrapes) > after
+
+        wait_until(scraped, timeout=deadline, interval=self.interval_seconds / 2, what="prometheus to scrape every target twice")
 
     def rule_groups(self) -> list[dict]:
         return requests.get(f"{self.base}/api/v1/rules", timeout=10).json()["data"]["groups"]
@@ -72,8 +73,8 @@ def scrape_config(targets: dict[str, str], interval: str) -> dict:
 
 @contextlib.contextmanager
 def prometheus_server(directory: pathlib.Path, port: int, targets: dict[str, str], interval: str = "1s", deadline: float = 60):
-    # `interval` in whole seconds ("1s").
-    """Run Prometheus on 127.0.0.1:`port` until the block ends, once it is ready and every target answers."""
+    """Run Prometheus on 127.0.0.1:`port`, scraping every `interval` (whole seconds: "1s"), until the block
+    ends; yield it once it is ready and every target answers."""
     binary = shutil.which("prometheus")
     assert binary, "no prometheus server on PATH: infra/dev/services.sh install (Debian's prometheus package)"
     (directory / "prometheus.yml").write_text(yaml.safe_dump(scrape_config(targets, interval)))
