@@ -78,6 +78,16 @@ def ended(stack, run_id: str) -> dict:
     return wait_until(look, timeout=60, what=f"run {run_id} to end")
 
 
+def exported(receiver, trace_id: str, names: set[str]):
+    """The trace's spans once every one of `names` has arrived: each process exports in its own batches, and a
+    parent span ends (so is exported) after its children."""
+    return wait_until(
+        lambda: (found := receiver.trace(trace_id)) and names <= {s.name for s in found} and found,
+        timeout=30,
+        what=f"spans {sorted(names)} to be exported",
+    )
+
+
 def spans_named(spans, name: str):
     return [s for s in spans if s.name == name]
 
@@ -102,11 +112,8 @@ def test_one_trace_runs_from_the_request_through_the_container_to_the_processors
     assert run["state"] == "succeeded", run
     assert run["trace_id"] == client_trace
 
-    spans = wait_until(
-        lambda: (found := receiver.trace(client_trace)) and {"traced.work", "dockyard.container"} <= {s.name for s in found} and found,
-        timeout=30,
-        what="the run's spans to be exported",
-    )
+    names = {"POST /v1/runs", "dockyard.runs.insert", f"{stack['queue']} publish", "dockyard.attempt", "dockyard.container", "traced.work"}
+    spans = exported(receiver, client_trace, names)
     assert not receiver.errors
     server = one(spans, "POST /v1/runs")
     assert (server.service, server.kind, server.parent_span_id) == ("dockyard-web", "SERVER", client_span)
@@ -168,11 +175,8 @@ def test_a_schedule_fire_starts_a_trace_that_its_run_continues(stack, receiver):
 
     run = wait_until(fired_run, timeout=90, what="the schedule's first fire")
     run = ended(stack, run["id"])
-    spans = wait_until(
-        lambda: (found := receiver.trace(run["trace_id"])) and "dockyard.container" in {s.name for s in found} and found,
-        timeout=30,
-        what="the fired run's spans",
-    )
+    names = {"dockyard.schedule.fire", "dockyard.runs.insert", f"{stack['queue']} publish", "dockyard.attempt", "dockyard.container"}
+    spans = exported(receiver, run["trace_id"], names)
     fire = one(spans, "dockyard.schedule.fire")
     assert (fire.service, fire.parent_span_id) == ("dockyard-scheduler", None)
     assert fire.attributes["dockyard.schedule_id"] == schedule["id"]
