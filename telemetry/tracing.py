@@ -134,18 +134,17 @@ def exporting() -> bool:
     return _exporting
 
 
-class current_span:
-    """`with current_span(tracer, name, ...) as span:` the span is current inside the block and ended after it;
-    an exception leaving the block is recorded on it as an error. Lighter than the SDK's start_as_current_span,
-    which matters on the submit path."""
+class leaf_span:
+    """`with leaf_span(tracer, name, ...) as span:` a span ended after the block, recording an exception that
+    leaves it, but never made current: for work that starts no span of its own, which then costs no context
+    switch. (Log lines inside the block carry the enclosing span's id.)"""
 
-    __slots__ = ("_token", "span")
+    __slots__ = ("span",)
 
     def __init__(self, tracer_: trace.Tracer, name: str, **kwargs):
         self.span = tracer_.start_span(name, **kwargs)
 
     def __enter__(self) -> trace.Span:
-        self._token = otel_context.attach(trace.set_span_in_context(self.span))
         return self.span
 
     def __exit__(self, kind, exc, tb) -> bool:
@@ -153,6 +152,22 @@ class current_span:
             self.span.record_exception(exc)
             self.span.set_status(Status(StatusCode.ERROR, f"{kind.__name__}: {exc}"))
         self.span.end()
+        return False
+
+
+class current_span(leaf_span):
+    """`with current_span(tracer, name, ...) as span:` the span is current inside the block and ended after it;
+    an exception leaving the block is recorded on it as an error. Lighter than the SDK's start_as_current_span,
+    which matters on the submit path."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> trace.Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        super().__exit__(kind, exc, tb)
         otel_context.detach(self._token)
         return False
 
@@ -183,10 +198,11 @@ def submit_span(tracer_: trace.Tracer, attributes: dict, links: list[trace.Link]
 
 
 def detail_span(tracer_: trace.Tracer, name: str, *, context: otel_context.Context | None = None, **kwargs):
-    """A span worth making only when spans are exported (a submit's insert, its publish): `current_span` then;
-    otherwise the span of `context` (by default the current one) stands in for it, unchanged and unended."""
+    """A span worth making only when spans are exported, around work that starts no span of its own (a
+    submit's insert, its publish): a `leaf_span` then; otherwise the span of `context` (by default the
+    current one) stands in for it, unchanged and unended."""
     if _exporting:
-        return current_span(tracer_, name, context=context, **kwargs)
+        return leaf_span(tracer_, name, context=context, **kwargs)
     return _Present(trace.get_current_span(context))
 
 

@@ -1,5 +1,5 @@
-"""Each API request is a server span, named by its route template (`POST /v1/runs`) and continuing
-the caller's W3C `traceparent` header; whatever the request does (a submit's insert and publish)
+"""Each API request is a server span, named by its route template (`POST /v1/runs`) when routed and
+continuing the caller's W3C `traceparent` header; whatever the request does (a submit's insert and publish)
 is a child of it. Probes and scrapes make no span. When spans are not exported, no server span is
 made: a caller's traceparent only becomes the context the request's work continues."""
 
@@ -17,7 +17,7 @@ tracing = tracer(__name__)
 
 
 class RequestTracing:
-    """Falcon middleware: starts the span when the request arrives, names it once routed, ends it with the status."""
+    """Falcon middleware: starts the span when the request arrives, ends it with the route and the status."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.path in UNTRACED_PATHS:
@@ -36,12 +36,6 @@ class RequestTracing:
         req.context.trace_span = span
         req.context.trace_token = otel_context.attach(trace.set_span_in_context(span))
 
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
-        span = getattr(req.context, "trace_span", None)
-        if span is not None and req.uri_template:
-            span.update_name(f"{req.method} {req.uri_template}")
-            span.set_attribute("http.route", req.uri_template)
-
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
         span = getattr(req.context, "trace_span", None)
         if span is None:
@@ -49,7 +43,11 @@ class RequestTracing:
                 otel_context.detach(token)
             return
         status = resp.status_code
-        span.set_attribute("http.response.status_code", status)
+        if req.uri_template:  # routed: the span is named by its route template
+            span.update_name(f"{req.method} {req.uri_template}")
+            span.set_attributes({"http.route": req.uri_template, "http.response.status_code": status})
+        else:
+            span.set_attribute("http.response.status_code", status)
         if status >= 500:
             span.set_status(Status(StatusCode.ERROR))
         span.end()

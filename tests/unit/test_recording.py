@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from telemetry.otlp import encode_spans
-from telemetry.recording import RecordedSpan, RecordingTracerProvider
+from telemetry.recording import EXPORT_BATCH_SIZE, QUEUE_SIZE, RecordedSpan, RecordingTracerProvider, batch_sizes
 from telemetry.tracing import context_of, current_span, tracer_provider
 from tests.otlp_receiver import Receiver
 
@@ -112,6 +112,14 @@ def test_sampling_follows_the_sdks_samplers():
 
     none, _ = provider(sampling.TraceIdRatioBased(0.0))
     assert not none.get_tracer("t").start_span("root").is_recording()
+    # A sampler that is not parent-based decides every span, whatever the parent says.
+    assert not none.get_tracer("t").start_span("s", context=context_of(f"00-{TRACE}-{SPAN}-01")).is_recording()
+    off, _ = provider(sampling.ALWAYS_OFF)
+    assert not off.get_tracer("t").start_span("s", context=context_of(f"00-{TRACE}-{SPAN}-01")).is_recording()
+    assert not off.get_tracer("t").start_span("s", context=trace.set_span_in_context(sampled)).is_recording()
+    ratio, _ = provider(sampling.ParentBased(sampling.TraceIdRatioBased(1.0), remote_parent_not_sampled=sampling.ALWAYS_ON))
+    assert ratio.get_tracer("t").start_span("root").is_recording()  # the root sampler is asked
+    assert ratio.get_tracer("t").start_span("s", context=context_of(f"00-{TRACE}-{SPAN}-00")).is_recording()
     every, _ = provider(sampling.ALWAYS_ON)
     root = every.get_tracer("t").start_span("root", links=[Link(sampled.context, {"why": "x"})])
     assert root.is_recording() and root.parent is None and root.links == [(sampled.context, {"why": "x"})]
@@ -138,3 +146,46 @@ def test_spans_reach_an_otlp_receiver_through_the_sdks_exporter(monkeypatch):
     finally:
         made.shutdown()
         receiver.close()
+
+
+def test_a_span_that_cannot_be_encoded_is_dropped_and_logged_without_costing_the_batch(caplog):
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no text")
+
+    made, kept = provider(sampling.ALWAYS_ON)
+    tracer = made.get_tracer("t")
+    with current_span(tracer, "odd") as odd:
+        odd.set_attribute("value", Unprintable())
+    with current_span(tracer, "fine"):
+        pass
+    made.force_flush()
+    request = ExportTraceServiceRequest.FromString(encode_spans(kept.spans, {}))
+    assert [span.name for span in request.resource_spans[0].scope_spans[0].spans] == ["fine"]
+    assert "span 'odd' could not be encoded for export; dropped" in caplog.text
+
+
+def test_recurring_attribute_values_encode_with_their_own_types():
+    made, kept = provider(sampling.ALWAYS_ON)
+    tracer = made.get_tracer("t")
+    for value in (1, True, "1", 1, True, 1.0):  # equal as dict keys, not as OTLP values
+        with current_span(tracer, "s", attributes={"v": value}):
+            pass
+    made.force_flush()
+    spans = ExportTraceServiceRequest.FromString(encode_spans(kept.spans, {})).resource_spans[0].scope_spans[0].spans
+    assert [span.attributes[0].value.WhichOneof("value") for span in spans] == [
+        "int_value",
+        "bool_value",
+        "string_value",
+        "int_value",
+        "bool_value",
+        "double_value",
+    ]
+
+
+def test_export_batches_are_dockyards_size_unless_an_otel_bsp_size_is_set():
+    assert batch_sizes({}) == {"max_queue_size": QUEUE_SIZE, "max_export_batch_size": EXPORT_BATCH_SIZE}
+    assert EXPORT_BATCH_SIZE <= QUEUE_SIZE
+    for variable in ("OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"):
+        # One set: the SDK reads both (a queue of 100 with Dockyard's batch of 2048 would be refused).
+        assert batch_sizes({variable: "100"}) == {"max_queue_size": None, "max_export_batch_size": None}
