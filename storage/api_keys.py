@@ -134,7 +134,20 @@ def authenticate(token: str | None, now: dt.datetime | None = None) -> Caller:
     stored = row.secret_sha256 if row is not None else "0" * 64
     if not hmac.compare_digest(stored, _digest(secret)) or row is None:
         raise KeyRefused("unknown", "this API key is not known")
-    now = now or utcnow()
+    return _caller(row, now or utcnow())
+
+
+def caller_of_key(key_id: str, now: dt.datetime | None = None) -> Caller:
+    """The caller a key already checked speaks for now (a console session's); KeyRefused if it is gone,
+    expired or revoked since."""
+    row = ApiKey.select(ApiKey, Tenant).join(Tenant).where(ApiKey.id == key_id).first()
+    if row is None:
+        raise KeyRefused("unknown", f"API key {key_id} is not known")
+    return _caller(row, now or utcnow())
+
+
+def _caller(row: ApiKey, now: dt.datetime) -> Caller:
+    key_id = row.id
     if row.revoked_at is not None:
         raise KeyRefused("revoked", f"API key {key_id} was revoked")
     if row.expires_at is not None and row.expires_at <= now:

@@ -243,6 +243,18 @@ ALTER TABLE runs ADD COLUMN cpu_seconds {float};
 ALTER TABLE runs ADD COLUMN peak_memory_bytes BIGINT
 """
 
+# Signed-in web console sessions: the cookie's token is kept only as its SHA-256, with the key it speaks for.
+V11_CONSOLE_SESSIONS = """
+CREATE TABLE console_sessions (
+    token_sha256 VARCHAR(64) PRIMARY KEY,
+    key_id VARCHAR(32) NOT NULL,
+    csrf_token VARCHAR(64) NOT NULL,
+    created_at {ts} NOT NULL,
+    expires_at {ts} NOT NULL
+);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_at)
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
@@ -255,6 +267,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (8, "audit", V8_AUDIT),
     (9, "traces", V9_TRACES),
     (10, "usage", V10_USAGE),
+    (11, "console_sessions", V11_CONSOLE_SESSIONS),
 ]
 
 VERSION_TABLE = """

@@ -204,3 +204,14 @@ class AuditEvent(BaseModel):
 
     class Meta:
         table_name = "audit_events"
+
+
+class ConsoleSession(BaseModel):
+    token_sha256 = peewee.CharField(primary_key=True, max_length=64)  # the cookie's token is never kept
+    key_id = peewee.CharField(max_length=32)  # the API key signed in with: its scopes and tenant, checked on use
+    csrf_token = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=utcnow)
+    expires_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "console_sessions"

@@ -12,6 +12,9 @@ from storage.database import database
 from web.audit import AuditResource
 from web.auth import Authentication, KeyCache
 from web.connections import DatabaseConnection
+from web.console.errors import console_or_problem
+from web.console.pages import add_console
+from web.console.sessions import ConsoleSessions
 from web.errors import install_error_handlers
 from web.health import HealthResource, MetricsResource, ReadyResource
 from web.metrics import RequestMetrics
@@ -49,12 +52,14 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
             RequestTracing(),
             DatabaseConnection(db),
             Authentication(KeyCache()),
+            ConsoleSessions(),
             RefuseNul(),
             SubmissionRateLimit(settings),
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handlers(app)
+    app.set_error_serializer(console_or_problem)
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(db, QueueAdmin(dispatcher.broker)))
     app.add_route("/metrics", MetricsResource())
@@ -74,4 +79,5 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     app.add_route("/v1/processors", ProcessorsResource())
     app.add_route("/v1/processors/{name}", ProcessorResource(settings, dispatcher.processors))
     app.add_route("/v1/audit", AuditResource())
+    add_console(app, settings, dispatcher)
     return app

@@ -81,12 +81,19 @@ class Authentication:
         req.context.tenant_id = caller.tenant_id
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params) -> None:
-        caller: Caller | None = req.context.caller
-        if caller is None or resource is None or not hasattr(resource, f"on_{req.method.lower()}"):
-            return  # unprotected path, unknown route (404) or method (405)
-        scope = getattr(resource, "scopes", {}).get(req.method)
-        if scope is None:
-            log.error("%s %s has no scope declared; refusing it", req.method, req.uri_template)
-            raise Problem(falcon.HTTP_403, "Forbidden", f"{req.method} {req.uri_template} is not open to API keys")
-        if not caller.allows(scope):
-            raise Problem(falcon.HTTP_403, "Forbidden", f"API key {caller.key_id} lacks the scope {str(scope)!r}")
+        if req.path.startswith(PROTECTED_PREFIX):
+            check_scope(req, resource, req.context.caller)
+
+
+def check_scope(req: falcon.Request, resource, caller: Caller | None) -> None:
+    """403 unless `caller` has the scope `resource` declares for the request's method (`scopes`, a dict of
+    HTTP method -> scope); a responder without one is refused, never let through. The API and the console
+    both ask this."""
+    if caller is None or resource is None or not hasattr(resource, f"on_{req.method.lower()}"):
+        return  # unprotected path, unknown route (404) or method (405)
+    scope = getattr(resource, "scopes", {}).get(req.method)
+    if scope is None:
+        log.error("%s %s has no scope declared; refusing it", req.method, req.uri_template)
+        raise Problem(falcon.HTTP_403, "Forbidden", f"{req.method} {req.uri_template} is not open to API keys")
+    if not caller.allows(scope):
+        raise Problem(falcon.HTTP_403, "Forbidden", f"API key {caller.key_id} lacks the scope {str(scope)!r}")

@@ -37,6 +37,7 @@ Submit a run:
 
 Then: curl -s -H "Authorization: Bearer \$DOCKYARD_API_KEY" http://127.0.0.1:$PORT/v1/runs/<id>   (and .../logs),
 or:   .venv/bin/dockyard runs submit echo --payload '{"hello": "cli"}' --wait
+Watch runs in the web console: http://127.0.0.1:$PORT/console  (sign in with the key above)
 Ctrl-C stops web, worker, scheduler and the services this command started.
 
 MSG

@@ -51,6 +51,9 @@ install() {
   command -v curl >/dev/null || missing+=(curl ca-certificates)
   # promtool checks the alert rules; the server runs in the dashboard and alert tests.
   command -v prometheus >/dev/null || missing+=(prometheus)
+  # A real headless browser for the console's tests (Selenium drives it through chromedriver).
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
   # The sample images need a static busybox (nothing else is in them).
   { [ -x /bin/busybox ] && { ldd /bin/busybox 2>&1 || true; } | grep -q "not a dynamic" && /bin/busybox --list | grep -qx mkfifo; } || missing+=(busybox-static)
   if [ ${#missing[@]} -eq 0 ]; then say "system packages present"; return; fi

@@ -94,3 +94,12 @@ def observed(tmp_path_factory):
                 "directory": directory,
                 "database_url": url,
             }
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test (`item.report_call`): a fixture can tell at teardown that its test
+    failed (the browser tests save a screenshot then)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

@@ -1,0 +1,246 @@
+"""The web console through falcon's TestClient: signing in and out, sessions, the same scopes and tenant
+isolation as the API, CSRF, the security headers, and untrusted output shown as text.
+(tests/e2e/test_console_browser.py drives the same pages in a real browser.)"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from storage import runs as run_store
+from storage.api_keys import create_key, revoke_key
+from storage.models import ConsoleSession
+from storage.run_states import RunState
+from tests.conftest import key_headers
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def sign_in(client, scopes: str = "admin", tenant: str = "default", *, headers=None) -> dict[str, str]:
+    """Sign in with a new key; return the session's cookies and its CSRF token (as "csrf")."""
+    _, key = create_key(tenant, scopes, actor="test")
+    form = client.simulate_get("/console/sign-in")
+    token = CSRF.search(form.text).group(1)
+    done = client.simulate_post(
+        "/console/sign-in",
+        body=f"key={key}&csrf={token}&next=/console/runs",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+        cookies={"dockyard_sign_in": form.cookies["dockyard_sign_in"].value},
+    )
+    assert done.status_code == 303 and done.headers["Location"].endswith("/console/runs"), done.text
+    cookies = {"dockyard_session": done.cookies["dockyard_session"].value}
+    page = client.simulate_get("/console/runs", cookies=cookies)
+    return {**cookies, "csrf": CSRF.search(page.text).group(1)}
+
+
+def post(client, path: str, session: dict[str, str], **fields):
+    body = "&".join(f"{k}={v}" for k, v in fields.items())
+    return client.simulate_post(
+        path,
+        body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        cookies={"dockyard_session": session["dockyard_session"]},
+    )
+
+
+def cookies_of(session: dict[str, str]) -> dict[str, str]:
+    return {"dockyard_session": session["dockyard_session"]}
+
+
+def submit(client, headers=None) -> str:
+    made = client.simulate_post("/v1/runs", json={"processor": "echo", "payload": {"n": 1}}, headers=headers)
+    assert made.status_code == 201, made.text
+    return made.json["id"]
+
+
+def test_pages_need_a_session_and_send_to_the_sign_in_page(client):
+    found = client.simulate_get("/console/runs", params={"state": "queued"})
+    assert found.status_code == 303
+    assert found.headers["Location"].endswith("/console/sign-in?next=%2Fconsole%2Fruns%3Fstate%3Dqueued")
+    assert client.simulate_post("/console/runs/x/cancel", body="csrf=x").status_code == 401
+    # The API's own key header opens no console page.
+    assert client.simulate_get("/console/runs").status_code == 303
+
+
+def test_signing_in_sets_a_strict_http_only_session_cookie(client):
+    _, key = create_key("default", "runs:read", actor="test")
+    form = client.simulate_get("/console/sign-in")
+    sign_in_cookie = form.cookies["dockyard_sign_in"]
+    assert sign_in_cookie.http_only and sign_in_cookie.same_site == "Strict"
+    token = CSRF.search(form.text).group(1)
+    for proto, secure in (("http", False), ("https", True)):
+        done = client.simulate_post(
+            "/console/sign-in",
+            body=f"key={key}&csrf={token}&next=/console/runs",
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-Proto": proto},
+            cookies={"dockyard_sign_in": sign_in_cookie.value},
+        )
+        assert done.status_code == 303
+        cookie = done.cookies["dockyard_session"]
+        assert cookie.http_only and cookie.same_site == "Strict" and cookie.path == "/console" and cookie.secure is secure
+        assert 0 < cookie.max_age <= 8 * 3600
+    assert ConsoleSession.select().count() == 2
+    [row] = ConsoleSession.select().limit(1)
+    assert row.token_sha256 != cookie.value  # only a digest of the token is kept
+
+
+@pytest.mark.parametrize(
+    ("key", "csrf", "status", "says"),
+    [
+        ("dky_000000000000_" + "x" * 43, "good", 401, "Not signed in: this API key is not known"),
+        ("nonsense", "good", 401, "this is not a Dockyard API key"),
+        ("good", "forged", 403, "The sign-in form was stale"),
+    ],
+)
+def test_a_bad_key_or_a_forged_sign_in_form_opens_no_session(client, key, csrf, status, says):
+    _, real = create_key("default", "admin", actor="test")
+    form = client.simulate_get("/console/sign-in")
+    token = CSRF.search(form.text).group(1)
+    done = client.simulate_post(
+        "/console/sign-in",
+        body=f"key={real if key == 'good' else key}&csrf={token if csrf == 'good' else 'forged'}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        cookies={"dockyard_sign_in": form.cookies["dockyard_sign_in"].value},
+    )
+    assert done.status_code == status and says in done.text
+    assert "dockyard_session" not in done.cookies and ConsoleSession.select().count() == 0
+
+
+def test_after_signing_in_only_a_console_page_is_a_landing(client):
+    _, key = create_key("default", "admin", actor="test")
+    for asked, landing in (
+        ("/console/runs/abc", "/console/runs/abc"),
+        ("//evil.example/x", "/console/runs"),
+        ("https://evil.example", "/console/runs"),
+    ):
+        form = client.simulate_get("/console/sign-in", params={"next": asked})
+        token = CSRF.search(form.text).group(1)
+        done = client.simulate_post(
+            "/console/sign-in",
+            body=f"key={key}&csrf={token}&next={asked}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            cookies={"dockyard_sign_in": form.cookies["dockyard_sign_in"].value},
+        )
+        assert done.headers["Location"].endswith(landing) and "evil" not in done.headers["Location"]
+
+
+def test_every_console_answer_forbids_framing_and_inline_script(client):
+    session = sign_in(client)
+    for answer in (client.simulate_get("/console/sign-in"), client.simulate_get("/console/runs", cookies=cookies_of(session))):
+        policy = answer.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+        assert answer.headers["X-Frame-Options"] == "DENY" and answer.headers["Cache-Control"] == "no-store"
+        assert "<script>" not in answer.text and " style=" not in answer.text  # nothing inline for the policy to block
+    missing = client.simulate_get("/console/runs/nope", cookies=cookies_of(session))
+    assert missing.status_code == 404 and missing.headers["X-Frame-Options"] == "DENY"
+    assert missing.headers["Content-Type"].startswith("text/html")
+    # The API's errors stay problem+json.
+    assert client.simulate_get("/v1/runs/nope").headers["Content-Type"] == "application/problem+json"
+
+
+def test_runs_page_lists_the_tenants_runs_with_filters_and_pages(client):
+    mine = [submit(client) for _ in range(3)]
+    theirs = submit(client, headers=key_headers("other"))
+    session = sign_in(client)
+    page = client.simulate_get("/console/runs", cookies=cookies_of(session))
+    assert page.status_code == 200 and all(run_id in page.text for run_id in mine) and theirs not in page.text
+    assert 'class="state state-queued"' in page.text
+    cancelled = client.simulate_post(f"/v1/runs/{mine[0]}/cancel")
+    assert cancelled.status_code == 202
+    only = client.simulate_get("/console/runs", params={"state": "cancelled"}, cookies=cookies_of(session))
+    assert mine[0] in only.text and mine[1] not in only.text
+    assert client.simulate_get("/console/runs", params={"state": "bogus"}, cookies=cookies_of(session)).status_code == 422
+
+
+def test_another_tenants_run_is_not_found(client):
+    theirs = submit(client, headers=key_headers("other"))
+    session = sign_in(client)
+    assert client.simulate_get(f"/console/runs/{theirs}", cookies=cookies_of(session)).status_code == 404
+    assert post(client, f"/console/runs/{theirs}/cancel", session, csrf=session["csrf"]).status_code == 404
+    assert run_store.get_run(theirs).state == RunState.QUEUED
+
+
+def test_a_read_only_key_sees_no_actions_and_a_forged_post_is_forbidden(client):
+    run_id = submit(client)
+    session = sign_in(client, "runs:read")
+    page = client.simulate_get(f"/console/runs/{run_id}", cookies=cookies_of(session))
+    assert page.status_code == 200 and "Cancel</button>" not in page.text and "Replay</button>" not in page.text
+    forged = post(client, f"/console/runs/{run_id}/cancel", session, csrf=session["csrf"])
+    assert forged.status_code == 403 and "lacks the scope &#39;runs:write&#39;" in forged.text  # escaped, as all text
+    assert run_store.get_run(run_id).state == RunState.QUEUED
+
+
+def test_actions_need_the_sessions_csrf_token(client):
+    run_id = submit(client)
+    session = sign_in(client, "runs:read,runs:write")
+    assert "Cancel</button>" in client.simulate_get(f"/console/runs/{run_id}", cookies=cookies_of(session)).text
+    for token in ("", "wrong", sign_in(client)["csrf"]):  # none, made up, another session's
+        refused = post(client, f"/console/runs/{run_id}/cancel", session, csrf=token)
+        assert refused.status_code == 403 and "CSRF" in refused.text
+    assert run_store.get_run(run_id).state == RunState.QUEUED
+    done = post(client, f"/console/runs/{run_id}/cancel", session, csrf=session["csrf"])
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"/console/runs/{run_id}")
+    assert run_store.get_run(run_id).state == RunState.CANCELLED
+
+
+def test_replay_from_the_run_page_makes_a_linked_run(client, broker):
+    run_id = submit(client)
+    assert client.simulate_post(f"/v1/runs/{run_id}/cancel").status_code == 202  # ended other than succeeded
+    session = sign_in(client)
+    page = client.simulate_get(f"/console/runs/{run_id}", cookies=cookies_of(session))
+    assert "Replay</button>" in page.text and "Cancel</button>" not in page.text
+    done = post(client, f"/console/runs/{run_id}/replay", session, csrf=session["csrf"])
+    assert done.status_code == 303
+    replay_id = done.headers["Location"].rsplit("/", 1)[1]
+    assert run_store.get_run(replay_id).replay_of == run_id
+    replayed = client.simulate_get(f"/console/runs/{run_id}", cookies=cookies_of(session))
+    assert f'href="/console/runs/{replay_id}"' in replayed.text
+
+
+def test_processor_output_and_payloads_are_shown_as_text(client):
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    made = client.simulate_post("/v1/runs", json={"processor": "echo", "payload": {"html": hostile}})
+    run_id = made.json["id"]
+    run_store.append_log(run_id, 1, f"{hostile}\n\x1b[31mred\x1b[0m\n")
+    session = sign_in(client)
+    page = client.simulate_get(f"/console/runs/{run_id}", cookies=cookies_of(session))
+    assert "<script>alert" not in page.text and "<img src=x" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "\x1b[31mred" in page.text
+
+
+def test_signing_out_or_revoking_the_key_ends_the_session(client):
+    session = sign_in(client)
+    assert post(client, "/console/sign-out", session, csrf="wrong").status_code == 403
+    out = post(client, "/console/sign-out", session, csrf=session["csrf"])
+    assert out.status_code == 303 and out.headers["Location"].endswith("/console/sign-in")
+    assert client.simulate_get("/console/runs", cookies=cookies_of(session)).status_code == 303
+    again = sign_in(client, tenant="acme")
+    [key_id] = {row.key_id for row in ConsoleSession.select()}
+    revoke_key(key_id, actor="test")
+    assert client.simulate_get("/console/runs", cookies=cookies_of(again)).status_code == 303
+
+
+def test_static_files_are_served_from_the_package(client):
+    css = client.simulate_get("/console/static/console.css")
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+    assert client.simulate_get("/console/static/missing.js").status_code == 404
+    assert client.simulate_get("/console").headers["Location"].endswith("/console/runs")
+
+
+def test_a_runs_log_text_is_read_through_the_session_with_the_apis_rules(client):
+    run_id = submit(client)
+    run_store.append_log(run_id, 1, "hello\n")
+    session = sign_in(client, "runs:read")
+    page = client.simulate_get(f"/console/runs/{run_id}", cookies=cookies_of(session))
+    assert f'data-follow="/console/runs/{run_id}/logs?follow=true"' in page.text  # still queued: the page follows it
+    assert f'data-watch="/console/runs/{run_id}/state"' in page.text
+    state = client.simulate_get(f"/console/runs/{run_id}/state", cookies=cookies_of(session))
+    assert state.status_code == 200 and state.json["state"] == "queued" and state.json["id"] == run_id  # the API's RunView
+    assert client.simulate_post(f"/v1/runs/{run_id}/cancel").status_code == 202
+    logs = client.simulate_get(f"/console/runs/{run_id}/logs", params={"follow": "true"}, cookies=cookies_of(session))
+    assert logs.status_code == 200 and logs.text == "hello\n"  # ended: the whole text at once
+    assert "data-follow" not in client.simulate_get(f"/console/runs/{run_id}", cookies=cookies_of(session)).text
+    assert client.simulate_get(f"/console/runs/{run_id}/logs").status_code == 303  # no session: sign in first
+    theirs = submit(client, headers=key_headers("other"))
+    assert client.simulate_get(f"/console/runs/{theirs}/logs", cookies=cookies_of(session)).status_code == 404

@@ -1,0 +1,1 @@
+"""The web console: pages for operators, served by the API's own process under /console."""

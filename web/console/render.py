@@ -1,0 +1,56 @@
+"""Console pages from Jinja2 templates (web/console/templates), every value escaped unless a template says not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import falcon
+import jinja2
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("web.console", "templates"),
+    autoescape=True,  # logs, payloads and results are the processors' own text: never markup
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value else "—"
+
+
+def _duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if start is None or end is None:
+        return "—"
+    seconds = (end - start).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _as_json(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "—"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(value)
+
+
+_env.filters.update(when=_when, as_json=_as_json, size=_bytes)
+_env.globals.update(duration=_duration)
+
+
+def page(resp: falcon.Response, template: str, status: str = falcon.HTTP_200, **context) -> None:
+    """Answer with a rendered page."""
+    resp.status = status
+    resp.content_type = falcon.MEDIA_HTML
+    resp.text = _env.get_template(template).render(**context)
