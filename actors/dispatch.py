@@ -24,9 +24,11 @@ from actors.admission import Refusal
 from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, create_broker
 from settings import Settings
 from storage import runs as run_store
+from storage import schedules as schedule_store
 from storage.database import database, release_connection
-from storage.models import Run, utcnow
+from storage.models import Run, Schedule, utcnow
 from storage.processors import ProcessorCache, run_fields
+from storage.schedules import FireKind
 from storage.specs import Priority
 from telemetry.logs import log_context
 from telemetry.tracing import context_of, detail_span, link_to, submit_span, traceparent, tracer
@@ -148,6 +150,15 @@ class Dispatcher:
                 metrics.PUBLISH_FAILURES.labels(reason="broker_error").inc()
                 raise QueueUnavailable(f"the broker did not accept the run: {exc}") from exc
         self.marks.add(run.id)
+
+    def trigger(self, schedule: Schedule, *, now: dt.datetime | None = None) -> Run | Refusal:
+        """A run of `schedule` made now by hand (not a cron fire: its next fire time stays), recorded in its fire
+        records as triggered; or the Refusal of a submission rule."""
+        now = now or utcnow()
+        run = self.submit(**schedule_store.fire_submission(schedule), scheduled_for=now)
+        if not isinstance(run, Refusal):
+            schedule_store.record_fire(schedule, now, FireKind.TRIGGERED, run_id=run.id)
+        return run
 
     def refusal(self, processor: str) -> Refusal | None:
         """Why a run of `processor` would be refused now (missing or disabled), or None."""

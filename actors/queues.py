@@ -3,13 +3,19 @@ whether the broker answers. Runs are made by actors/dispatch.py, not here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import dramatiq
 import pika.exceptions
 from dramatiq.common import dq_name, xq_name
 
+from actors.admission import Refusal
 from actors.broker import admin_connection, broker_answers, create_broker
 from actors.dead_letters import DeadLetterQueue
+from actors.dispatch import Dispatcher
 from settings import Settings
+from storage.models import Run
 
 
 class QueueMismatch(Exception):
@@ -75,3 +81,30 @@ class QueueAdmin:
 def create_queue_admin(settings: Settings) -> QueueAdmin:
     """Queue administration on a broker of its own (entry points only)."""
     return QueueAdmin(create_broker(settings))
+
+
+@dataclass(frozen=True)
+class DeadLetterReplay:
+    """What replaying dead-lettered runs came to."""
+
+    replayed: list[tuple[Run, Run, bool]]  # (the original, its replay, whether made now rather than before)
+    refused: list[tuple[Run, Refusal]]
+    removed: int  # dead letters dropped from the dead-letter queues
+
+
+def replay_dead_lettered(dispatcher: Dispatcher, admin: QueueAdmin, originals: Iterable[Run]) -> DeadLetterReplay:
+    """Replay dead-lettered runs through the dispatcher (the API's rules: once each, refused if the processor is
+    now disabled or gone), then drop the dead letters of those replayed from their queues' dead-letter queues;
+    a refused run keeps its dead letter. `dockyard dlq replay` and the console's Dead letters page do this."""
+    replayed, refused = [], []
+    for original in originals:
+        outcome = dispatcher.replay(original)
+        if isinstance(outcome, Refusal):
+            refused.append((original, outcome))
+        else:
+            replayed.append((original, *outcome))
+    by_queue: dict[str, set[str]] = {}
+    for original, _, _ in replayed:
+        by_queue.setdefault(original.queue, set()).add(original.id)
+    removed = sum(admin.dead_letters(queue).remove(run_ids) for queue, run_ids in by_queue.items())
+    return DeadLetterReplay(replayed, refused, removed)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from actors.admission import Refusal
+from dramatiq.common import xq_name
+
 from actors.dispatch import create_dispatcher
-from actors.queues import QueueAdmin, QueueMismatch, create_queue_admin
+from actors.queues import QueueAdmin, QueueMismatch, create_queue_admin, replay_dead_lettered
 from cli.parsing import command_group, utc_time
 from storage import runs as run_store
 from storage.errors import NotFound
@@ -111,23 +112,17 @@ def replay_dead_letters(args: argparse.Namespace, context) -> int:
                 return 2
             originals.append(run)
     dispatcher = create_dispatcher(context.settings)
-    replayed, refused = set(), 0
     try:
-        for original in originals:
-            outcome = dispatcher.replay(original)
-            if isinstance(outcome, Refusal):
-                print(f"dockyard: run {original.id} not replayed: {outcome.field}: {outcome.message}", file=sys.stderr)
-                refused += 1
-                continue
-            replay, created = outcome
-            replayed.add(original.id)
-            print(f"{original.id} {'replayed as' if created else 'was already replayed as'} {replay.id}")
+        report = replay_dead_lettered(dispatcher, QueueAdmin(dispatcher.broker), originals)
     finally:
         dispatcher.close()
-    dlq = QueueAdmin(dispatcher.broker).dead_letters(context.settings.default_queue)
-    removed = dlq.remove(replayed)
-    print(f"replayed {len(replayed)} run(s); removed {removed} dead letter(s) from {dlq.name}")
-    if refused:
-        print(f"dockyard: {refused} run(s) refused; their dead letters stay", file=sys.stderr)
+    for original, refusal in report.refused:
+        print(f"dockyard: run {original.id} not replayed: {refusal.field}: {refusal.message}", file=sys.stderr)
+    for original, replay, created in report.replayed:
+        print(f"{original.id} {'replayed as' if created else 'was already replayed as'} {replay.id}")
+    queues = ", ".join(sorted({xq_name(original.queue) for original, _, _ in report.replayed})) or "the dead-letter queue"
+    print(f"replayed {len(report.replayed)} run(s); removed {report.removed} dead letter(s) from {queues}")
+    if report.refused:
+        print(f"dockyard: {len(report.refused)} run(s) refused; their dead letters stay", file=sys.stderr)
         return 1
     return 0

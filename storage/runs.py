@@ -74,9 +74,13 @@ def runs_to_republish(
     return list(Run.select().where(functools.reduce(operator.or_, conditions)).order_by(Run.created_at).limit(limit))
 
 
-def dead_lettered_runs(*, processor: str | None = None, since: dt.datetime | None = None, limit: int = 1000) -> list[Run]:
-    """Runs that ended dead_letter, newest first."""
+def dead_lettered_runs(
+    *, tenant_id: str | None = None, processor: str | None = None, since: dt.datetime | None = None, limit: int = 1000
+) -> list[Run]:
+    """Runs that ended dead_letter (of one tenant, or of all), newest first."""
     query = Run.select().where(Run.state == RunState.DEAD_LETTER)
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
     if processor:
         query = query.where(Run.processor == processor)
     if since:
@@ -145,6 +149,9 @@ def list_runs(
     processor: str | None = None,
     schedule_id: str | None = None,
     labels: dict[str, str] | None = None,
+    priority: str | None = None,
+    created_since: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Run], str | None]:
@@ -154,6 +161,12 @@ def list_runs(
         query = query.where(Run.tenant_id == tenant_id)
     if state:
         query = query.where(Run.state == state)
+    if priority:
+        query = query.where(Run.priority == priority)
+    if created_since is not None:
+        query = query.where(Run.created_at >= created_since)
+    if created_before is not None:
+        query = query.where(Run.created_at < created_before)
     if processor:
         query = query.where(Run.processor == processor)
     if schedule_id:
@@ -182,6 +195,18 @@ def list_runs(
 
 def list_attempts(run_id: str) -> list[RunAttempt]:
     return list(RunAttempt.select().where(RunAttempt.run == run_id).order_by(RunAttempt.number))
+
+
+def last_log_tails(run_ids: list[str]) -> dict[str, str]:
+    """The log tail of each run's last attempt that has one, by run id (one query)."""
+    if not run_ids:
+        return {}
+    rows = (
+        RunAttempt.select(RunAttempt.run, RunAttempt.number, RunAttempt.log_tail)
+        .where(RunAttempt.run.in_(run_ids) & RunAttempt.log_tail.is_null(False))
+        .order_by(RunAttempt.run, RunAttempt.number)
+    )
+    return {row.run_id: row.log_tail for row in rows}  # the last attempt of each run wins
 
 
 def list_events(run_id: str) -> list[RunEvent]:
@@ -248,15 +273,25 @@ def attempt_counts(run_id: str, infrastructure_outcomes: frozenset[str]) -> tupl
     return len(outcomes) - infrastructure, infrastructure
 
 
-def queued_by_priority() -> dict[str, tuple[int, dt.datetime]]:
-    """priority -> (runs queued, when the oldest was created), for the priorities that have queued runs."""
-    query = (
-        Run.select(Run.priority, fn.COUNT(Run.id).alias("n"), fn.MIN(Run.created_at).alias("oldest"))
-        .where(Run.state == RunState.QUEUED)
-        .group_by(Run.priority)
-        .tuples()
+def queued_by_priority(tenant_id: str | None = None) -> dict[str, tuple[int, dt.datetime]]:
+    """priority -> (runs queued, when the oldest was created), for the priorities that have queued runs
+    (of one tenant, or of all)."""
+    query = Run.select(Run.priority, fn.COUNT(Run.id).alias("n"), fn.MIN(Run.created_at).alias("oldest")).where(
+        Run.state == RunState.QUEUED
     )
-    return {priority: (count, _as_datetime(oldest)) for priority, count, oldest in query}
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
+    return {priority: (count, _as_datetime(oldest)) for priority, count, oldest in query.group_by(Run.priority).tuples()}
+
+
+def runs_by_state(*, tenant_id: str | None = None, since: dt.datetime | None = None) -> dict[str, int]:
+    """state -> how many runs (of one tenant, or of all; made at or after `since`, or ever) are in it."""
+    query = Run.select(Run.state, fn.COUNT(Run.id))
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
+    if since is not None:
+        query = query.where(Run.created_at >= since)
+    return dict(query.group_by(Run.state).tuples())
 
 
 def _as_datetime(value) -> dt.datetime:

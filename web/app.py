@@ -40,10 +40,11 @@ from web.schedules import (
 from web.tracing import RequestTracing
 
 
-def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher) -> falcon.App:
+def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher, queues: QueueAdmin | None = None) -> falcon.App:
     """The API over `db` (which storage.database.open_database must have opened: storage reads and writes
     through the database it opened last) and `dispatcher`, which makes runs and holds the processor cache
-    that a PUT through this app clears at once."""
+    that a PUT through this app clears at once. `queues` administers the run queues on RabbitMQ (readiness,
+    dead letters); by default, through the dispatcher's broker."""
     if database.obj is not db:
         raise ValueError("create_app: db is not the database storage is bound to; open it with storage.database.open_database")
     app = falcon.App(
@@ -61,7 +62,8 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     install_error_handlers(app)
     app.set_error_serializer(console_or_problem)
     app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(db, QueueAdmin(dispatcher.broker)))
+    queues = queues or QueueAdmin(dispatcher.broker)
+    app.add_route("/readyz", ReadyResource(db, queues))
     app.add_route("/metrics", MetricsResource())
     app.add_route("/openapi.json", OpenApiResource())
     app.add_route("/v1/runs", RunsResource(settings, dispatcher))
@@ -79,5 +81,5 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     app.add_route("/v1/processors", ProcessorsResource())
     app.add_route("/v1/processors/{name}", ProcessorResource(settings, dispatcher.processors))
     app.add_route("/v1/audit", AuditResource())
-    add_console(app, settings, dispatcher)
+    add_console(app, settings, dispatcher, queues)
     return app

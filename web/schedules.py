@@ -9,8 +9,6 @@ from actors.dispatch import Dispatcher
 from settings import Settings
 from storage import schedules as schedule_store
 from storage.api_keys import Scope
-from storage.models import utcnow
-from storage.schedules import FireKind
 from web.auth import actor_of
 from web.errors import refused
 from web.representations import RunView, ScheduleList, ScheduleView, send
@@ -79,11 +77,8 @@ class ScheduleTriggerResource:
         self.dispatcher = dispatcher
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
-        schedule = schedule_store.get_schedule(schedule_id, req.context.tenant_id)
-        now = utcnow()
-        run = self.dispatcher.submit(**schedule_store.fire_submission(schedule), scheduled_for=now)
+        run = self.dispatcher.trigger(schedule_store.get_schedule(schedule_id, req.context.tenant_id))
         if isinstance(run, Refusal):
             raise refused(run)
-        schedule_store.record_fire(schedule, now, FireKind.TRIGGERED, run_id=run.id)
         resp.location = f"/v1/runs/{run.id}"
         send(resp, RunView.of(run), falcon.HTTP_201)

@@ -7,6 +7,7 @@ without its CSRF token is refused). A failing test leaves a screenshot and the p
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 from selenium import webdriver
@@ -16,7 +17,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import api_session, cli_key, wait_until
-from tests.e2e.test_procfile import ROOT, procfile_stack
+from tests.e2e.test_observability import register_flaky
+from tests.e2e.test_procfile import BIN, ROOT, procfile_stack
 
 ARTIFACTS = ROOT / ".dockyard" / "test-artifacts"
 # This machine's network is closed: nothing the browser would fetch or update on its own.
@@ -133,6 +135,41 @@ def test_a_failed_run_is_replayed_from_its_page(stack, browser):
     replay_id = browser.current_url.rsplit("/", 1)[1]
     assert browser.find_element(By.LINK_TEXT, run_id).get_attribute("href").endswith(f"/console/runs/{run_id}")
     assert stack["http"].get(f"{stack['base']}/v1/runs/{replay_id}", timeout=10).json()["replay_of"] == run_id
+
+
+def test_a_dead_lettered_run_is_replayed_from_the_dead_letters_page(stack, browser):
+    register_flaky(stack)
+    run_id = submit(stack, {"processor": "flaky", "payload": {"exit_code": 3}})
+    wait_until(lambda: state_of(stack, run_id) == "dead_letter", timeout=90, what="the run to be dead-lettered")
+    sign_in(browser, stack)
+    browser.get(f"{stack['base']}/console/dead-letters?processor=flaky")
+    row = browser.find_element(By.XPATH, f"//tr[td/a[text()='{run_id}']]")
+    assert "retries" in row.text or "exit" in row.text  # why it was dead-lettered
+    row.find_element(By.XPATH, ".//button[text()='Replay']").click()
+    wait(browser).until(lambda b: "/console/runs/" in b.current_url)
+    replay_id = browser.current_url.rsplit("/", 1)[1]
+    assert stack["http"].get(f"{stack['base']}/v1/runs/{replay_id}", timeout=10).json()["replay_of"] == run_id
+    peeked = subprocess.run([BIN / "dockyard", "dlq", "peek"], env=stack["env"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert peeked.returncode == 0 and run_id not in peeked.stdout  # its dead letter was dropped
+
+
+def test_a_schedule_is_paused_and_triggered_from_its_page(stack, browser):
+    body = {"name": "console-nightly", "cron": "0 3 * * *", "timezone": "UTC", "processor": "echo", "payload": {"from": "schedule"}}
+    made = stack["http"].post(f"{stack['base']}/v1/schedules", json=body, timeout=10)
+    assert made.status_code == 201, made.text
+    schedule_id = made.json()["id"]
+    sign_in(browser, stack)
+    browser.get(f"{stack['base']}/console/schedules")
+    browser.find_element(By.LINK_TEXT, "console-nightly").click()
+    assert "At 03:00" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
+    browser.find_element(By.XPATH, "//button[text()='Pause']").click()
+    wait(browser).until(lambda b: b.find_element(By.ID, "schedule-state").text == "paused")
+    assert stack["http"].get(f"{stack['base']}/v1/schedules/{schedule_id}", timeout=10).json()["paused"] is True
+    browser.find_element(By.XPATH, "//button[text()='Trigger now']").click()
+    wait(browser).until(lambda b: "/console/runs/" in b.current_url)
+    wait(browser).until(lambda b: badge(b) == "succeeded")
+    browser.get(f"{stack['base']}/console/schedules/{schedule_id}")
+    assert "triggered by hand" in browser.find_element(By.CSS_SELECTOR, "table.fires").text
 
 
 def test_a_processors_markup_is_shown_as_text_and_never_runs(stack, browser):

@@ -10,8 +10,8 @@ import pytest
 
 from storage import runs as run_store
 from storage.api_keys import create_key, revoke_key
-from storage.models import ConsoleSession
-from storage.run_states import RunState
+from storage.models import ConsoleSession, RunAttempt
+from storage.run_states import RunState, transition
 from tests.conftest import key_headers
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -151,6 +151,17 @@ def test_runs_page_lists_the_tenants_runs_with_filters_and_pages(client):
     only = client.simulate_get("/console/runs", params={"state": "cancelled"}, cookies=cookies_of(session))
     assert mine[0] in only.text and mine[1] not in only.text
     assert client.simulate_get("/console/runs", params={"state": "bogus"}, cookies=cookies_of(session)).status_code == 422
+    high = client.simulate_post("/v1/runs", json={"processor": "echo", "priority": "high"}).json["id"]
+    by_priority = client.simulate_get("/console/runs", params={"priority": "high"}, cookies=cookies_of(session))
+    assert high in by_priority.text and mine[1] not in by_priority.text
+    made_at = run_store.get_run(high).created_at
+    since = client.simulate_get("/console/runs", params={"since": f"{made_at:%Y-%m-%dT%H:%M:%S.%f}Z"}, cookies=cookies_of(session))
+    assert high in since.text and mine[1] not in since.text
+    before = client.simulate_get("/console/runs", params={"until": f"{made_at:%Y-%m-%dT%H:%M:%S.%f}+00:00"}, cookies=cookies_of(session))
+    assert high not in before.text and mine[1] in before.text
+    for field, value in (("priority", "urgent"), ("since", "yesterday")):
+        bad = client.simulate_get("/console/runs", params={field: value}, cookies=cookies_of(session))
+        assert bad.status_code == 422 and field in bad.text
 
 
 def test_another_tenants_run_is_not_found(client):
@@ -225,7 +236,7 @@ def test_static_files_are_served_from_the_package(client):
     css = client.simulate_get("/console/static/console.css")
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
     assert client.simulate_get("/console/static/missing.js").status_code == 404
-    assert client.simulate_get("/console").headers["Location"].endswith("/console/runs")
+    assert client.simulate_get("/console").headers["Location"].endswith("/console/overview")
 
 
 def test_a_runs_log_text_is_read_through_the_session_with_the_apis_rules(client):
@@ -244,3 +255,183 @@ def test_a_runs_log_text_is_read_through_the_session_with_the_apis_rules(client)
     assert client.simulate_get(f"/console/runs/{run_id}/logs").status_code == 303  # no session: sign in first
     theirs = submit(client, headers=key_headers("other"))
     assert client.simulate_get(f"/console/runs/{theirs}/logs", cookies=cookies_of(session)).status_code == 404
+
+
+class FakeDeadLetters:
+    """A dead-letter queue in memory: the run ids of its messages."""
+
+    def __init__(self, name: str, held: list[str]):
+        self.name, self.held = name, held
+
+    def count(self) -> int:
+        return len(self.held)
+
+    def remove(self, run_ids: set[str]) -> int:
+        before = len(self.held)
+        self.held[:] = [run_id for run_id in self.held if run_id not in run_ids]
+        return before - len(self.held)
+
+    def purge(self) -> int:
+        count, self.held[:] = len(self.held), []
+        return count
+
+
+class FakeQueues:
+    def __init__(self):
+        self.held: list[str] = []
+
+    def dead_letters(self, queue: str) -> FakeDeadLetters:
+        return FakeDeadLetters(f"{queue}.XQ", self.held)
+
+    def depths(self, queue: str) -> dict[str, int]:
+        return {queue: 7, f"{queue}.DQ": 0, f"{queue}.XQ": len(self.held)}
+
+
+@pytest.fixture
+def queues():
+    return FakeQueues()
+
+
+@pytest.fixture
+def dlq_client(settings, sqlite_db, dispatcher, queues):
+    import falcon.testing
+
+    from tests.storage_cases import make_processor
+    from web.app import create_app
+
+    make_processor("echo")
+    return falcon.testing.TestClient(create_app(settings, db=sqlite_db, dispatcher=dispatcher, queues=queues), headers=key_headers())
+
+
+def dead_letter(client, queues: FakeQueues, headers=None, tail: str = "gave up\n") -> str:
+    """A run that ended dead_letter after one attempt, with its message in the dead-letter queue."""
+    run_id = submit(client, headers)
+    transition(run_id, RunState.RUNNING, attempts=1)
+    attempt = run_store.start_attempt(run_id, 1, "test-worker")
+    RunAttempt.update(log_tail=tail, outcome="failed", exit_code=3).where(RunAttempt.id == attempt.id).execute()
+    transition(
+        run_id, RunState.DEAD_LETTER, reason="retries_exhausted", exit_code=3, error_reason="retries_exhausted", error_message="exit 3"
+    )
+    queues.held.append(run_id)
+    return run_id
+
+
+def test_dead_letters_page_shows_the_tenants_dead_letters_and_the_actions_its_key_allows(dlq_client, queues):
+    mine = dead_letter(dlq_client, queues, tail="<b>boom</b>\n")
+    theirs = dead_letter(dlq_client, queues, headers=key_headers("other"))
+    admin = sign_in(dlq_client)
+    page = dlq_client.simulate_get("/console/dead-letters", cookies=cookies_of(admin))
+    assert mine in page.text and theirs not in page.text and "retries_exhausted" in page.text
+    assert "&lt;b&gt;boom&lt;/b&gt;" in page.text and "holds 2 message(s)" in page.text
+    assert "Replay all that match" in page.text and "Purge the queue" in page.text
+    reader = sign_in(dlq_client, "runs:read")
+    page = dlq_client.simulate_get("/console/dead-letters", cookies=cookies_of(reader))
+    assert mine in page.text and "Replay</button>" not in page.text and "Purge" not in page.text and "holds" not in page.text
+    bad = dlq_client.simulate_get("/console/dead-letters", params={"since": "yesterday"}, cookies=cookies_of(admin))
+    assert bad.status_code == 422 and "since" in bad.text
+
+
+def test_replaying_one_dead_letter_makes_a_run_and_drops_its_message(dlq_client, queues):
+    run_id, other = dead_letter(dlq_client, queues), dead_letter(dlq_client, queues)
+    writer = sign_in(dlq_client, "runs:read,runs:write")
+    done = post(dlq_client, "/console/dead-letters/replay", writer, csrf=writer["csrf"], run_id=run_id)
+    assert done.status_code == 303
+    replay_id = done.headers["Location"].rsplit("/", 1)[1]
+    assert run_store.get_run(replay_id).replay_of == run_id and queues.held == [other]
+    live = submit(dlq_client)
+    assert post(dlq_client, "/console/dead-letters/replay", writer, csrf=writer["csrf"], run_id=live).status_code == 409
+
+
+def test_replaying_all_that_match_asks_first_with_the_count(dlq_client, queues):
+    first, second = dead_letter(dlq_client, queues), dead_letter(dlq_client, queues)
+    writer = sign_in(dlq_client, "runs:read,runs:write")
+    asked = post(dlq_client, "/console/dead-letters/replay", writer, csrf=writer["csrf"], all="1", processor="echo", since="")
+    assert asked.status_code == 200 and "Replay 2 dead-lettered run(s) of echo?" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text and queues.held == [first, second]  # nothing done yet
+    done = post(dlq_client, "/console/dead-letters/replay", writer, csrf=writer["csrf"], all="1", processor="echo", since="", confirm="yes")
+    assert done.status_code == 200 and "Replayed 2 run(s)" in done.text and "2 dead letter(s) dropped" in done.text
+    assert queues.held == [] and {run.replay_of for run in run_store.list_runs(limit=10)[0]} >= {first, second}
+
+
+def test_purging_the_queue_needs_an_admin_key_and_a_confirmation(dlq_client, queues):
+    dead_letter(dlq_client, queues)
+    writer = sign_in(dlq_client, "runs:read,runs:write")
+    refused = post(dlq_client, "/console/dead-letters/purge", writer, csrf=writer["csrf"], confirm="yes")
+    assert refused.status_code == 403 and queues.held
+    admin = sign_in(dlq_client)
+    asked = post(dlq_client, "/console/dead-letters/purge", admin, csrf=admin["csrf"])
+    assert "Delete 1 message(s) from runs.XQ?" in asked.text and queues.held
+    done = post(dlq_client, "/console/dead-letters/purge", admin, csrf=admin["csrf"], confirm="yes")
+    assert "Deleted 1 message(s) from runs.XQ" in done.text and queues.held == []
+
+
+def make_schedule(client, headers=None, **fields) -> str:
+    body = {"name": "nightly", "cron": "30 2 * * 1-5", "timezone": "Europe/Paris", "processor": "echo", "payload": {"x": 1}, **fields}
+    made = client.simulate_post("/v1/schedules", json=body, headers=headers)
+    assert made.status_code == 201, made.text
+    return made.json["id"]
+
+
+def test_schedules_show_cron_in_words_and_as_written_with_their_fire_records(client):
+    schedule_id = make_schedule(client)
+    theirs = make_schedule(client, headers=key_headers("other"), name="theirs")
+    session = sign_in(client, "runs:read")
+    listed = client.simulate_get("/console/schedules", cookies=cookies_of(session))
+    assert "At 02:30, Monday through Friday" in listed.text and "<code>30 2 * * 1-5</code>" in listed.text
+    assert "Europe/Paris" in listed.text and "theirs" not in listed.text
+    page = client.simulate_get(f"/console/schedules/{schedule_id}", cookies=cookies_of(session))
+    assert page.status_code == 200 and "No fire yet." in page.text
+    assert "Pause</button>" not in page.text and "Trigger now</button>" not in page.text  # runs:read only
+    assert post(client, f"/console/schedules/{schedule_id}/trigger", session, csrf=session["csrf"]).status_code == 403
+    assert client.simulate_get(f"/console/schedules/{theirs}", cookies=cookies_of(session)).status_code == 404
+
+
+def test_a_schedule_is_paused_resumed_and_triggered_from_its_page(client):
+    schedule_id = make_schedule(client)
+    session = sign_in(client, "runs:read,schedules:write")
+    assert post(client, f"/console/schedules/{schedule_id}/pause", session, csrf=session["csrf"]).status_code == 303
+    page = client.simulate_get(f"/console/schedules/{schedule_id}", cookies=cookies_of(session))
+    assert 'id="schedule-state">paused' in page.text and "Resume</button>" in page.text
+    assert client.simulate_get(f"/v1/schedules/{schedule_id}").json["paused"] is True
+    assert post(client, f"/console/schedules/{schedule_id}/resume", session, csrf=session["csrf"]).status_code == 303
+    assert client.simulate_get(f"/v1/schedules/{schedule_id}").json["paused"] is False
+    triggered = post(client, f"/console/schedules/{schedule_id}/trigger", session, csrf=session["csrf"])
+    assert triggered.status_code == 303
+    run_id = triggered.headers["Location"].rsplit("/", 1)[1]
+    assert run_store.get_run(run_id).schedule_id == schedule_id
+    page = client.simulate_get(f"/console/schedules/{schedule_id}", cookies=cookies_of(session))
+    assert "triggered by hand" in page.text and f'href="/console/runs/{run_id}"' in page.text
+    audit = client.simulate_get("/v1/audit").json["items"]
+    assert {"schedule.pause", "schedule.resume"} <= {entry["action"] for entry in audit}  # audited as the API's changes
+
+
+def test_processors_are_shown_read_only_with_their_pins_and_limits(client):
+    session = sign_in(client, "runs:read")
+    page = client.simulate_get("/console/processors", cookies=cookies_of(session))
+    assert page.status_code == 200 and "<td>echo</td>" in page.text and "@sha256:" in page.text
+    assert "<form" not in page.text.split("<main", 1)[1]  # nothing to change here
+
+
+def test_the_audit_log_is_for_admin_keys_and_filters_by_action(client):
+    make_schedule(client)
+    reader = sign_in(client, "runs:read")
+    assert client.simulate_get("/console/audit", cookies=cookies_of(reader)).status_code == 403
+    assert 'href="/console/audit"' not in client.simulate_get("/console/runs", cookies=cookies_of(reader)).text
+    admin = sign_in(client)
+    page = client.simulate_get("/console/audit", params={"action": "schedule"}, cookies=cookies_of(admin))
+    assert page.status_code == 200 and "<td>schedule.create</td>" in page.text and "<td>key.create</td>" not in page.text
+
+
+def test_the_overview_counts_the_tenants_runs_and_shows_admins_the_whole_system(dlq_client, queues):
+    for priority in ("high", "high", "low"):
+        assert dlq_client.simulate_post("/v1/runs", json={"processor": "echo", "priority": priority}).status_code == 201
+    dead_letter(dlq_client, queues)
+    submit(dlq_client, headers=key_headers("other"))
+    reader = sign_in(dlq_client, "runs:read")
+    page = dlq_client.simulate_get("/console/overview", cookies=cookies_of(reader))
+    assert 'id="queued-high">2<' in page.text and 'id="queued-low">1<' in page.text and 'id="queued-normal">0<' in page.text
+    assert 'id="last-hour-queued">3<' in page.text and 'id="last-hour-dead_letter">1<' in page.text  # not the other tenant's
+    assert 'id="dead-letters">1<' in page.text and "The whole system" not in page.text
+    admin = sign_in(dlq_client)
+    page = dlq_client.simulate_get("/console/overview", cookies=cookies_of(admin))
+    assert "Messages in runs</th><td>7<" in page.text and "Messages in runs.XQ</th><td>1<" in page.text

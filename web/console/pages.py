@@ -15,6 +15,7 @@ import falcon
 
 from actors.admission import Refusal, replay_refusal
 from actors.dispatch import Dispatcher
+from actors.queues import QueueAdmin
 from settings import Settings
 from storage import runs as run_store
 from storage.api_keys import KeyRefused, Scope, authenticate
@@ -22,14 +23,21 @@ from storage.console_sessions import close_session, open_session
 from storage.errors import Conflict
 from storage.models import utcnow
 from storage.run_states import RunState, is_terminal
+from storage.specs import Priority
+from web.console.catalog import add_catalog
+from web.console.dead_letters import add_dead_letters
+from web.console.forms import form_of, utc_time
+from web.console.overview import add_overview
 from web.console.render import page
-from web.console.sessions import CONSOLE, SESSION_COOKIE, SIGN_IN_PATH, form_of, is_https, same_token
+from web.console.schedules import add_schedules
+from web.console.sessions import CONSOLE, SESSION_COOKIE, SIGN_IN_PATH, is_https, same_token
 from web.errors import Problem, invalid, refused
 from web.representations import AttemptView, EventView, RunView
 from web.runs import RunLogsResource, RunResource
 
 SIGN_IN_COOKIE = "dockyard_sign_in"
 RUNS_PER_PAGE = 50
+RUN_FILTERS = ("state", "processor", "schedule_id", "priority", "since", "until")
 LOG_TAIL_CHARACTERS = 64 * 1024
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
@@ -49,7 +57,7 @@ class ConsoleRoot:
     public = True
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        raise falcon.HTTPSeeOther(f"{CONSOLE}/runs")
+        raise falcon.HTTPSeeOther(f"{CONSOLE}/overview")
 
 
 class SignInPage:
@@ -95,14 +103,21 @@ class RunsPage:
     scopes = {"GET": Scope.RUNS_READ}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        filters = {name: (req.get_param(name) or "").strip() for name in ("state", "processor", "schedule_id")}
+        filters = {
+            name: (req.get_param(name) or "").strip() for name in ("state", "processor", "schedule_id", "priority", "since", "until")
+        }
         if filters["state"] and filters["state"] not in list(RunState):
             raise invalid([("state", f"must be one of {', '.join(RunState)}")])
+        if filters["priority"] and filters["priority"] not in list(Priority):
+            raise invalid([("priority", f"must be one of {', '.join(Priority)}")])
         runs, cursor = run_store.list_runs(
             tenant_id=req.context.tenant_id,
             state=filters["state"] or None,
             processor=filters["processor"] or None,
             schedule_id=filters["schedule_id"] or None,
+            priority=filters["priority"] or None,
+            created_since=utc_time("since", filters["since"]),
+            created_before=utc_time("until", filters["until"]),
             limit=RUNS_PER_PAGE,
             cursor=req.get_param("cursor"),
         )
@@ -114,6 +129,7 @@ class RunsPage:
             runs=[RunView.of(run) for run in runs],
             filters=filters,
             states=list(RunState),
+            priorities=list(Priority),
             next_page=next_page,
         )
 
@@ -189,7 +205,7 @@ class StaticFile:
         resp.cache_control = ["max-age=300"]
 
 
-def add_console(app: falcon.App, settings: Settings, dispatcher: Dispatcher) -> None:
+def add_console(app: falcon.App, settings: Settings, dispatcher: Dispatcher, queues: QueueAdmin) -> None:
     """Serve the console under /console."""
     app.add_route(CONSOLE, ConsoleRoot())
     app.add_route(SIGN_IN_PATH, SignInPage())
@@ -202,3 +218,7 @@ def add_console(app: falcon.App, settings: Settings, dispatcher: Dispatcher) -> 
     app.add_route(f"{CONSOLE}/runs/{{run_id}}/cancel", RunCancel())
     app.add_route(f"{CONSOLE}/runs/{{run_id}}/replay", RunReplay(dispatcher))
     app.add_route(f"{CONSOLE}/static/{{name}}", StaticFile())
+    add_dead_letters(app, settings, dispatcher, queues)
+    add_schedules(app, dispatcher)
+    add_catalog(app)
+    add_overview(app, settings, queues)

@@ -7,6 +7,7 @@ import json
 
 import falcon
 import jinja2
+from cron_descriptor import Options, get_description
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("web.console", "templates"),
@@ -45,7 +46,41 @@ def _bytes(value: int | None) -> str:
     return str(value)
 
 
-_env.filters.update(when=_when, as_json=_as_json, size=_bytes)
+_CRON_OPTIONS = Options()
+_CRON_OPTIONS.use_24hour_time_format = True
+# crontab(5)'s shorthands, which the words library does not read.
+_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def _cron_words(expression: str) -> str:
+    """A cron expression in words (cron-descriptor), or the expression itself if it has none."""
+    try:
+        return get_description(_MACROS.get(expression.strip().lower(), expression), _CRON_OPTIONS)
+    except Exception:  # words are a courtesy: the expression is shown beside them
+        return expression
+
+
+FIRE_WORDS = {
+    "fired": "fired",
+    "triggered": "triggered by hand",
+    "skipped_overlap": "skipped: overlap",
+    "replaced": "replaced: cancelled by a later fire",
+    "missed": "missed",
+    "not_fired": "not fired",
+}
+
+
+_env.filters.update(
+    when=_when, as_json=_as_json, size=_bytes, cron_words=_cron_words, fire_words=lambda kind: FIRE_WORDS.get(str(kind), str(kind))
+)
 _env.globals.update(duration=_duration)
 
 

@@ -20,6 +20,7 @@ import falcon
 
 from storage.console_sessions import Session, session_of
 from web.auth import check_scope
+from web.console.forms import form_of
 from web.errors import Problem
 
 CONSOLE = "/console"
@@ -51,14 +52,6 @@ def is_https(req: falcon.Request) -> bool:
 
 def same_token(given, expected: str) -> bool:
     return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def form_of(req: falcon.Request) -> dict:
-    """A POSTed form's fields (parsed once; falcon keeps it for the responder)."""
-    if req.content_type is None or not req.content_type.startswith(falcon.MEDIA_URLENCODED):
-        return {}
-    form = req.get_media(default_when_empty={})
-    return form if isinstance(form, dict) else {}
 
 
 class ConsoleSessions:

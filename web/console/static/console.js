@@ -48,7 +48,13 @@ function watchRun(badge) {
   }, 1000);
 }
 
+function refreshPage(element) {
+  const seconds = Number(element.dataset.refreshPage);
+  if (seconds) setInterval(() => { if (!document.hidden) location.reload(); }, seconds * 1000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-refresh-page]").forEach(refreshPage);
   document.querySelectorAll("table[data-refresh]").forEach(refreshTable);
   document.querySelectorAll("pre[data-follow]").forEach(followLogs);
   document.querySelectorAll("[data-watch]").forEach(watchRun);
