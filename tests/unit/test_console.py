@@ -324,6 +324,8 @@ def test_dead_letters_page_shows_the_tenants_dead_letters_and_the_actions_its_ke
     assert mine in page.text and theirs not in page.text and "retries_exhausted" in page.text
     assert "&lt;b&gt;boom&lt;/b&gt;" in page.text and "holds 2 message(s)" in page.text
     assert "Replay all that match" in page.text and "Purge the queue" in page.text
+    run_page = dlq_client.simulate_get(f"/console/runs/{mine}", cookies=cookies_of(admin))
+    assert '<pre class="tail">&lt;b&gt;boom&lt;/b&gt;' in run_page.text  # each attempt's log tail, as text
     reader = sign_in(dlq_client, "runs:read")
     page = dlq_client.simulate_get("/console/dead-letters", cookies=cookies_of(reader))
     assert mine in page.text and "Replay</button>" not in page.text and "Purge" not in page.text and "holds" not in page.text
