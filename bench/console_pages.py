@@ -33,6 +33,7 @@ from storage.console_sessions import open_session
 from storage.database import open_database
 from storage.migrations import migrate
 from storage.models import Run
+from storage.processors import put_processor
 from storage.run_states import RunState
 from web.app import create_app
 
@@ -41,7 +42,11 @@ NEXT = re.compile(r'href="(/console/runs\?[^"]*cursor=[^"]*)" rel="next"')
 
 
 def seed(runs: int) -> None:
-    """`runs` runs, 90% of the tenant "default", spread over the last 30 days."""
+    """Five processors, and `runs` runs of them, 90% of the tenant "default", spread over the last 30 days."""
+    for name in PROCESSORS:
+        spec = {"name": name, "image": f"127.0.0.1:5000/dockyard/{name}@sha256:{'a' * 64}", "command": None, "timeout_seconds": 60}
+        spec |= {"cpus": 0.5, "memory_mb": 64, "pids": 32, "network": "none", "env": {}, "queue": "runs", "concurrency": None}
+        put_processor({**spec, "retry": {}, "enabled": True}, actor="bench")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rng = random.Random(7)
     states = [(RunState.SUCCEEDED, 70), (RunState.FAILED, 10), (RunState.DEAD_LETTER, 3), (RunState.CANCELLED, 5), (RunState.QUEUED, 10)]
