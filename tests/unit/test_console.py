@@ -217,7 +217,8 @@ def test_processor_output_and_payloads_are_shown_as_text(client):
     session = sign_in(client)
     page = client.simulate_get(f"/console/runs/{run_id}", cookies=cookies_of(session))
     assert "<script>alert" not in page.text and "<img src=x" not in page.text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "\x1b[31mred" in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "\u241b[31mred\u241b[0m" in page.text  # ESC shown as ␛
+    assert "\x1b" not in page.text
 
 
 def test_signing_out_or_revoking_the_key_ends_the_session(client):

@@ -32,6 +32,15 @@ def _duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
+# Control characters a processor printed (ANSI colour codes, bells, NULs) shown as their Unicode pictures
+# (ESC as ␛): visible, and never acted on by the terminal a page is copied into. Newlines and tabs stay.
+_CONTROL_PICTURES = {code: 0x2400 + code for code in range(0x20) if chr(code) not in "\n\t"} | {0x7F: 0x2421}
+
+
+def _visible(text: str | None) -> str:
+    return (text or "").translate(_CONTROL_PICTURES)
+
+
 def _as_json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
@@ -79,7 +88,12 @@ FIRE_WORDS = {
 
 
 _env.filters.update(
-    when=_when, as_json=_as_json, size=_bytes, cron_words=_cron_words, fire_words=lambda kind: FIRE_WORDS.get(str(kind), str(kind))
+    when=_when,
+    as_json=_as_json,
+    size=_bytes,
+    visible=_visible,
+    cron_words=_cron_words,
+    fire_words=lambda kind: FIRE_WORDS.get(str(kind), str(kind)),
 )
 _env.globals.update(duration=_duration)
 

@@ -6,6 +6,11 @@
 
 const ENDED = new Set(["succeeded", "failed", "timed_out", "dead_letter", "cancelled"]);
 
+// Control characters (ANSI colour codes and the like) as their Unicode pictures, as the server shows them.
+function visible(text) {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => String.fromCharCode(c === "\x7f" ? 0x2421 : 0x2400 + c.charCodeAt(0)));
+}
+
 function refreshTable(table) {
   const seconds = Number(table.dataset.refresh);
   if (!seconds) return;
@@ -29,7 +34,7 @@ async function followLogs(pre) {
     const { value, done } = await reader.read();
     if (done) return;
     if (first) { pre.textContent = ""; first = false; }
-    pre.textContent += decoder.decode(value, { stream: true });
+    pre.textContent += visible(decoder.decode(value, { stream: true }));
     pre.scrollTop = pre.scrollHeight;
   }
 }
