@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -79,7 +79,28 @@ def sign_in(browser, stack, *, tenant: str = "default", scopes: str = "admin") -
 
 
 def wait(browser, seconds: float = 30) -> WebDriverWait:
-    return WebDriverWait(browser, seconds, poll_frequency=0.2)
+    # A run's page reloads itself when the run ends: an element read just then may be gone; read it again.
+    return WebDriverWait(browser, seconds, poll_frequency=0.2, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+
+
+def press(browser, label: str, within=None) -> None:
+    """Press the button labelled `label` (of `within`, by default the page) once the page has loaded, and wait
+    until the browser has left the page (the form was sent)."""
+    wait(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    button = (within or browser).find_element(By.XPATH, f".//button[text()='{label}']")
+    wait(browser).until(expected_conditions.element_to_be_clickable(button))
+    button.click()
+    wait(browser).until(lambda _: gone(button))
+
+
+def gone(element) -> bool:
+    """Whether `element` has left the document (its page was replaced): chromedriver says so with a stale
+    reference or, mid-navigation, with a node that "does not belong to the document"."""
+    try:
+        element.is_enabled()
+    except WebDriverException:
+        return True
+    return False
 
 
 def submit(stack, body: dict, key: str | None = None) -> str:
@@ -119,7 +140,7 @@ def test_a_running_run_is_cancelled_from_its_page(stack, browser):
     run_id = submit(stack, {"processor": "sleep", "payload": {"seconds": 60}})
     browser.get(f"{stack['base']}/console/runs/{run_id}")
     wait(browser).until(lambda b: badge(b) == "running")
-    browser.find_element(By.XPATH, "//button[text()='Cancel']").click()
+    press(browser, "Cancel")
     wait(browser).until(lambda b: badge(b) == "cancelled")
     assert state_of(stack, run_id) == "cancelled"
     assert not browser.find_elements(By.XPATH, "//button[text()='Cancel']")
@@ -130,7 +151,7 @@ def test_a_failed_run_is_replayed_from_its_page(stack, browser):
     run_id = submit(stack, {"processor": "fail", "payload": {"exit_code": 4}})
     wait_until(lambda: state_of(stack, run_id) == "failed", timeout=60, what="the run to fail")
     browser.get(f"{stack['base']}/console/runs/{run_id}")
-    browser.find_element(By.XPATH, "//button[text()='Replay']").click()
+    press(browser, "Replay")
     wait(browser).until(lambda b: f"/console/runs/{run_id}" not in b.current_url)
     replay_id = browser.current_url.rsplit("/", 1)[1]
     assert browser.find_element(By.LINK_TEXT, run_id).get_attribute("href").endswith(f"/console/runs/{run_id}")
@@ -145,7 +166,7 @@ def test_a_dead_lettered_run_is_replayed_from_the_dead_letters_page(stack, brows
     browser.get(f"{stack['base']}/console/dead-letters?processor=flaky")
     row = browser.find_element(By.XPATH, f"//tr[td/a[text()='{run_id}']]")
     assert "retries" in row.text or "exit" in row.text  # why it was dead-lettered
-    row.find_element(By.XPATH, ".//button[text()='Replay']").click()
+    press(browser, "Replay", within=row)
     wait(browser).until(lambda b: "/console/runs/" in b.current_url)
     replay_id = browser.current_url.rsplit("/", 1)[1]
     assert stack["http"].get(f"{stack['base']}/v1/runs/{replay_id}", timeout=10).json()["replay_of"] == run_id
@@ -161,11 +182,11 @@ def test_a_schedule_is_paused_and_triggered_from_its_page(stack, browser):
     sign_in(browser, stack)
     browser.get(f"{stack['base']}/console/schedules")
     browser.find_element(By.LINK_TEXT, "console-nightly").click()
-    assert "At 03:00" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
-    browser.find_element(By.XPATH, "//button[text()='Pause']").click()
+    wait(browser).until(lambda b: "At 03:00" in b.find_element(By.TAG_NAME, "main").text)
+    press(browser, "Pause")
     wait(browser).until(lambda b: b.find_element(By.ID, "schedule-state").text == "paused")
     assert stack["http"].get(f"{stack['base']}/v1/schedules/{schedule_id}", timeout=10).json()["paused"] is True
-    browser.find_element(By.XPATH, "//button[text()='Trigger now']").click()
+    press(browser, "Trigger now")
     wait(browser).until(lambda b: "/console/runs/" in b.current_url)
     wait(browser).until(lambda b: badge(b) == "succeeded")
     browser.get(f"{stack['base']}/console/schedules/{schedule_id}")
@@ -211,7 +232,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_signing_out_ends_the_sessi
     assert browser.find_element(By.TAG_NAME, "h1").text == "Forbidden" and "CSRF" in browser.page_source
     assert state_of(stack, run_id) != "cancelled"
     browser.get(f"{stack['base']}/console/runs/{run_id}")
-    browser.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    press(browser, "Sign out")
     wait(browser).until(expected_conditions.url_contains("/console/sign-in"))
     browser.get(f"{stack['base']}/console/runs/{run_id}")
     assert "/console/sign-in" in browser.current_url
