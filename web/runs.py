@@ -14,6 +14,7 @@ from actors.dispatch import Dispatcher
 from settings import Settings
 from storage import runs as run_store
 from storage.api_keys import Scope
+from storage.models import Run
 from storage.run_states import RunState, is_terminal
 from storage.specs import RunSubmission, checked
 from web.errors import Problem, invalid, refused
@@ -195,9 +196,15 @@ class RunReplayResource:
         self.dispatcher = dispatcher
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        replayed = self.dispatcher.replay(run_store.get_run(run_id, req.context.tenant_id))
-        if isinstance(replayed, Refusal):
-            raise refused(replayed)
-        replay, created = replayed
+        replay, created = replay_run(self.dispatcher, run_id, req.context.tenant_id)
         resp.location = f"/v1/runs/{replay.id}"
         send(resp, RunView.of(replay), falcon.HTTP_201 if created else falcon.HTTP_200)
+
+
+def replay_run(dispatcher: Dispatcher, run_id: str, tenant_id: str | None) -> tuple[Run, bool]:
+    """Replay a run of the tenant: its replay and whether it was made now; 404 for another tenant's run, and
+    the replay rules' refusals as problems (the API's replay and the console's)."""
+    replayed = dispatcher.replay(run_store.get_run(run_id, tenant_id))
+    if isinstance(replayed, Refusal):
+        raise refused(replayed)
+    return replayed

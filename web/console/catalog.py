@@ -3,13 +3,12 @@ for admin keys, the Audit log; through the same calls as the API's GET /v1/proce
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import falcon
 
 from storage import audit
 from storage.api_keys import Scope
 from storage.processors import list_processors
+from web.console.forms import page_link
 from web.console.render import page
 from web.console.sessions import CONSOLE
 from web.representations import AuditRecord, ProcessorView
@@ -37,7 +36,7 @@ class AuditPage:
             limit=AUDIT_PER_PAGE,
             cursor=req.get_param("cursor"),
         )
-        next_page = f"{CONSOLE}/audit?" + urlencode({**{k: v for k, v in filters.items() if v}, "cursor": cursor}) if cursor else None
+        next_page = page_link(f"{CONSOLE}/audit", filters, cursor)
         page(
             resp,
             "audit.html",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 import falcon
 
@@ -26,3 +27,10 @@ def utc_time(field: str, value: str) -> dt.datetime | None:
     except ValueError:
         raise invalid([(field, "must be a date and time, e.g. 2026-12-01T08:00")]) from None
     return found.astimezone(dt.UTC).replace(tzinfo=None) if found.tzinfo is not None else found
+
+
+def page_link(path: str, filters: dict[str, str], cursor: str | None) -> str | None:
+    """The link to the next page of a list: its filters as given, and the cursor (None on the last page)."""
+    if cursor is None:
+        return None
+    return f"{path}?" + urlencode({**{name: value for name, value in filters.items() if value}, "cursor": cursor})

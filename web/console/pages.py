@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import importlib.resources
 import secrets
-from urllib.parse import urlencode
 
 import falcon
 
-from actors.admission import Refusal, replay_refusal
+from actors.admission import replay_refusal
 from actors.dispatch import Dispatcher
 from actors.queues import QueueAdmin
 from settings import Settings
@@ -26,14 +25,14 @@ from storage.run_states import RunState, is_terminal
 from storage.specs import Priority
 from web.console.catalog import add_catalog
 from web.console.dead_letters import add_dead_letters
-from web.console.forms import form_of, utc_time
+from web.console.forms import form_of, page_link, utc_time
 from web.console.overview import add_overview
 from web.console.render import page
 from web.console.schedules import add_schedules
 from web.console.sessions import CONSOLE, SESSION_COOKIE, SIGN_IN_PATH, is_https, same_token
-from web.errors import Problem, invalid, refused
+from web.errors import Problem, invalid
 from web.representations import AttemptView, EventView, RunView
-from web.runs import RunLogsResource, RunResource
+from web.runs import RunLogsResource, RunResource, replay_run
 
 SIGN_IN_COOKIE = "dockyard_sign_in"
 RUNS_PER_PAGE = 50
@@ -121,7 +120,7 @@ class RunsPage:
             limit=RUNS_PER_PAGE,
             cursor=req.get_param("cursor"),
         )
-        next_page = f"{CONSOLE}/runs?" + urlencode({**{k: v for k, v in filters.items() if v}, "cursor": cursor}) if cursor else None
+        next_page = page_link(f"{CONSOLE}/runs", filters, cursor)
         page(
             resp,
             "runs.html",
@@ -177,10 +176,7 @@ class RunReplay:
         self.dispatcher = dispatcher
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, run_id: str) -> None:
-        replayed = self.dispatcher.replay(run_store.get_run(run_id, req.context.tenant_id))
-        if isinstance(replayed, Refusal):
-            raise refused(replayed)
-        replay, _ = replayed
+        replay, _ = replay_run(self.dispatcher, run_id, req.context.tenant_id)
         raise falcon.HTTPSeeOther(f"{CONSOLE}/runs/{replay.id}")
 
 
