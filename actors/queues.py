@@ -38,6 +38,15 @@ class QueueAdmin:
             if connection.is_open:
                 connection.close()
 
+    def consumers(self, queue: str) -> int:
+        """Consumers of a run queue: one per worker process taking runs from it."""
+        connection = admin_connection(self.broker)
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.consumer_count
+        finally:
+            if connection.is_open:
+                connection.close()
+
     def dead_letters(self, queue: str) -> DeadLetterQueue:
         """The dead-letter queue of a run queue, on this broker's RabbitMQ."""
         return DeadLetterQueue(lambda: admin_connection(self.broker), queue)

@@ -1,5 +1,5 @@
 """The web console in a real browser (Debian's chromium, headless, driven by Selenium) against the Procfile's
-processes: sign in, watch a run live, cancel and replay from a run's page, and the security cases (a
+processes on Postgres: sign in, watch a run live, cancel and replay from a run's page, and the security cases (a
 processor's markup does not run, a read-only key has no actions, another tenant's run is not found, a form
 without its CSRF token is refused). A failing test leaves a screenshot and the page's source in
 .dockyard/test-artifacts/."""
@@ -19,6 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.conftest import api_session, cli_key, wait_until
 from tests.e2e.test_observability import register_flaky
 from tests.e2e.test_procfile import BIN, ROOT, procfile_stack
+from tests.integration.conftest import fresh_postgres_database
 
 ARTIFACTS = ROOT / ".dockyard" / "test-artifacts"
 # This machine's network is closed: nothing the browser would fetch or update on its own.
@@ -37,7 +38,9 @@ CHROMIUM_ARGUMENTS = (
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with procfile_stack(tmp_path_factory.mktemp("console")) as stack:
+    """The Procfile's processes on Postgres."""
+    directory = tmp_path_factory.mktemp("console")
+    with fresh_postgres_database() as url, procfile_stack(directory, {"DOCKYARD_DATABASE_URL": url}) as stack:
         yield stack
 
 
@@ -133,6 +136,14 @@ def test_a_run_is_watched_live_from_queued_to_succeeded(stack, browser):
     assert "running" in timeline and "succeeded" in timeline
     browser.get(f"{stack['base']}/console/runs?state=succeeded")
     assert run_id in browser.find_element(By.CSS_SELECTOR, "table.runs").text
+
+
+def test_the_overview_shows_an_admin_the_broker_and_the_workers(stack, browser):
+    sign_in(browser, stack)
+    browser.get(f"{stack['base']}/console/overview")
+    text = browser.find_element(By.TAG_NAME, "main").text
+    assert f"Consumers of {stack['queue']} (worker processes) 1" in text  # the worker's process, from RabbitMQ
+    assert f"Messages in {stack['queue']}.XQ" in text and "Runs running now" in text
 
 
 def test_a_running_run_is_cancelled_from_its_page(stack, browser):

@@ -287,6 +287,9 @@ class FakeQueues:
     def depths(self, queue: str) -> dict[str, int]:
         return {queue: 7, f"{queue}.DQ": 0, f"{queue}.XQ": len(self.held)}
 
+    def consumers(self, queue: str) -> int:
+        return 2
+
 
 @pytest.fixture
 def queues():
@@ -438,3 +441,4 @@ def test_the_overview_counts_the_tenants_runs_and_shows_admins_the_whole_system(
     admin = sign_in(dlq_client)
     page = dlq_client.simulate_get("/console/overview", cookies=cookies_of(admin))
     assert "Messages in runs</th><td>7<" in page.text and "Messages in runs.XQ</th><td>1<" in page.text
+    assert "Consumers of runs (worker processes)</th><td>2<" in page.text

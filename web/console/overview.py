@@ -35,11 +35,16 @@ class OverviewPage:
         self._depths: AgeCache[dict[str, int] | None] = AgeCache(DEPTHS_CACHE_SECONDS)
 
     def _queue_depths(self) -> dict[str, int] | None:
-        """Messages in the run queue, its delay and dead-letter queues; None when RabbitMQ does not answer."""
+        """Messages in the run queue, its delay and dead-letter queues, and the run queue's consumers, by what
+        the page calls them; None when RabbitMQ does not answer."""
 
         def load():
             try:
-                return self.admin.depths(self.settings.default_queue)
+                queue = self.settings.default_queue
+                return {
+                    **{f"Messages in {name}": count for name, count in self.admin.depths(queue).items()},
+                    f"Consumers of {queue} (worker processes)": self.admin.consumers(queue),
+                }
             except Exception as exc:  # the page shows the database's figures all the same
                 log.warning("could not read the queue depths: %s", exc)
                 return None
