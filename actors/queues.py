@@ -112,8 +112,13 @@ def replay_dead_lettered(dispatcher: Dispatcher, admin: QueueAdmin, originals: I
             refused.append((original, outcome))
         else:
             replayed.append((original, *outcome))
+    return DeadLetterReplay(replayed, refused, drop_dead_letters(admin, [original for original, _, _ in replayed]))
+
+
+def drop_dead_letters(admin: QueueAdmin, runs: Iterable[Run]) -> int:
+    """Delete these runs' messages from their queues' dead-letter queues (the runs keep their history), and
+    no other message; return how many were deleted."""
     by_queue: dict[str, set[str]] = {}
-    for original, _, _ in replayed:
-        by_queue.setdefault(original.queue, set()).add(original.id)
-    removed = sum(admin.dead_letters(queue).remove(run_ids) for queue, run_ids in by_queue.items())
-    return DeadLetterReplay(replayed, refused, removed)
+    for run in runs:
+        by_queue.setdefault(run.queue, set()).add(run.id)
+    return sum(admin.dead_letters(queue).remove(run_ids) for queue, run_ids in by_queue.items())

@@ -327,7 +327,7 @@ def test_dead_letters_page_shows_the_tenants_dead_letters_and_the_actions_its_ke
     page = dlq_client.simulate_get("/console/dead-letters", cookies=cookies_of(admin))
     assert mine in page.text and theirs not in page.text and "retries_exhausted" in page.text
     assert "&lt;b&gt;boom&lt;/b&gt;" in page.text and "holds 2 message(s)" in page.text
-    assert "Replay all that match" in page.text and "Purge the queue" in page.text
+    assert "Replay all that match" in page.text and "Purge your dead letters" in page.text
     run_page = dlq_client.simulate_get(f"/console/runs/{mine}", cookies=cookies_of(admin))
     assert '<pre class="tail">&lt;b&gt;boom&lt;/b&gt;' in run_page.text  # each attempt's log tail, as text
     reader = sign_in(dlq_client, "runs:read")
@@ -359,16 +359,17 @@ def test_replaying_all_that_match_asks_first_with_the_count(dlq_client, queues):
     assert queues.held == [] and {run.replay_of for run in run_store.list_runs(limit=10)[0]} >= {first, second}
 
 
-def test_purging_the_queue_needs_an_admin_key_and_a_confirmation(dlq_client, queues):
+def test_purging_drops_only_the_tenants_dead_letters_for_an_admin_key_after_a_confirmation(dlq_client, queues):
     dead_letter(dlq_client, queues)
+    theirs = dead_letter(dlq_client, queues, headers=key_headers("other"))
     writer = sign_in(dlq_client, "runs:read,runs:write")
     refused = post(dlq_client, "/console/dead-letters/purge", writer, csrf=writer["csrf"], confirm="yes")
-    assert refused.status_code == 403 and queues.held
+    assert refused.status_code == 403 and len(queues.held) == 2
     admin = sign_in(dlq_client)
     asked = post(dlq_client, "/console/dead-letters/purge", admin, csrf=admin["csrf"])
-    assert "Delete 1 message(s) from runs.XQ?" in asked.text and queues.held
+    assert "dead letters of your 1 dead-lettered run(s)" in asked.text and len(queues.held) == 2
     done = post(dlq_client, "/console/dead-letters/purge", admin, csrf=admin["csrf"], confirm="yes")
-    assert "Deleted 1 message(s) from runs.XQ" in done.text and queues.held == []
+    assert "Deleted 1 dead letter(s)" in done.text and queues.held == [theirs]  # another tenant's message stays
 
 
 def make_schedule(client, headers=None, **fields) -> str:
@@ -442,3 +443,31 @@ def test_the_overview_counts_the_tenants_runs_and_shows_admins_the_whole_system(
     page = dlq_client.simulate_get("/console/overview", cookies=cookies_of(admin))
     assert "Messages in runs</th><td>7<" in page.text and "Messages in runs.XQ</th><td>1<" in page.text
     assert "Consumers of runs (worker processes)</th><td>2<" in page.text
+
+
+def test_a_sign_in_posted_without_its_cookie_is_refused(client):
+    """Another site can post the form but never send its SameSite=Strict cookie: an empty token is no token."""
+    _, key = create_key("default", "admin", actor="test")
+    for body in (f"key={key}&csrf=", f"key={key}"):
+        done = client.simulate_post("/console/sign-in", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert done.status_code == 403 and "dockyard_session" not in done.cookies
+    assert ConsoleSession.select().count() == 0
+
+
+def test_bad_form_input_is_a_clear_refusal_never_a_crash(client):
+    form = client.simulate_get("/console/sign-in")
+    cookie = {"dockyard_sign_in": form.cookies["dockyard_sign_in"].value}
+    token = CSRF.search(form.text).group(1)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    huge = client.simulate_post("/console/sign-in", body="key=" + "x" * 20_000, headers=headers, cookies=cookie)
+    assert huge.status_code == 413
+    nul = client.simulate_post("/console/sign-in", body=f"csrf={token}&key=a%00b", headers=headers, cookies=cookie)
+    assert nul.status_code == 400 and "NUL" in nul.text
+    _, key = create_key("default", "admin", actor="test")
+    for landing in ("next=/console/a&next=/console/b", "next=/console/%0d%0aSet-Cookie:x=1"):
+        done = client.simulate_post("/console/sign-in", body=f"csrf={token}&key={key}&{landing}", headers=headers, cookies=cookie)
+        assert done.status_code == 303 and "\r" not in done.headers["Location"] and "\n" not in done.headers["Location"]
+    session = sign_in(client)
+    for since in ("0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00"):
+        out_of_range = client.simulate_get("/console/runs", params={"since": since}, cookies=cookies_of(session))
+        assert out_of_range.status_code == 422 and "since" in out_of_range.text

@@ -1,5 +1,5 @@
 """The console's Dead letters page: the tenant's dead-lettered runs, replaying one or all that match a filter
-(after a confirmation that shows how many), and purging the dead-letter queue (admin keys, confirmed).
+(after a confirmation that shows how many), and purging the tenant's dead letters (admin keys, confirmed).
 
 Replays go through `actors.queues.replay_dead_lettered`, as `dockyard dlq replay` does: the API's replay
 rules, once per run, and the replayed runs' dead letters dropped from RabbitMQ.
@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import falcon
 
 from actors.dispatch import Dispatcher
-from actors.queues import QueueAdmin, replay_dead_lettered
+from actors.queues import QueueAdmin, drop_dead_letters, replay_dead_lettered
 from settings import Settings
 from storage import runs as run_store
 from storage.api_keys import Scope
@@ -30,6 +30,7 @@ PATH = f"{CONSOLE}/dead-letters"
 SHOWN = 200
 # Replay all replays at most this many runs per confirmation (the newest first); the page says when more match.
 REPLAY_ALL_LIMIT = 10_000
+PURGE_LIMIT = 1_000_000
 
 
 def _filters(values) -> tuple[dict[str, str], dict]:
@@ -89,7 +90,7 @@ class DeadLettersReplay:
         form = form_of(req)
         tenant_id = req.context.tenant_id
         if form.get("run_id"):
-            original = run_store.get_run(str(form["run_id"]), tenant_id)
+            original = run_store.get_run(form["run_id"], tenant_id)
             if original.state != RunState.DEAD_LETTER:
                 raise Conflict(f"run {original.id} is {original.state}, not dead_letter")
             report = replay_dead_lettered(self.dispatcher, self.admin, [original])
@@ -117,8 +118,9 @@ class DeadLettersReplay:
 
 
 class DeadLettersPurge:
-    """Delete every message in the run queue's dead-letter queue (the runs keep their history): admin keys
-    only, since the queue holds every tenant's dead letters; after a confirmation showing how many."""
+    """Drop the tenant's dead letters from the dead-letter queue, after a confirmation showing how many runs
+    they are; the runs keep their history (and can still be replayed from their pages). Admin keys only. The
+    queue is every tenant's: other tenants' messages stay."""
 
     scopes = {"POST": Scope.ADMIN}
 
@@ -127,30 +129,23 @@ class DeadLettersPurge:
         self.admin = admin
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        dead_letters = self.admin.dead_letters(self.settings.default_queue)
+        runs = run_store.dead_lettered_runs(tenant_id=req.context.tenant_id, limit=PURGE_LIMIT)
         if form_of(req).get("confirm") != "yes":
             return page(
                 resp,
                 "confirm.html",
                 session=req.context.console,
-                title="Purge the dead-letter queue",
-                question=f"Delete {dead_letters.count()} message(s) from {dead_letters.name}?",
-                detail="This is every tenant's dead letters. The runs keep their history and can still be replayed from their pages.",
+                title="Purge your dead letters",
+                question=f"Delete the dead letters of your {len(runs)} dead-lettered run(s) from the dead-letter queue?",
+                detail="The runs keep their history and can still be replayed from their pages; other tenants' dead letters stay.",
                 action=f"{PATH}/purge",
                 fields={},
                 button="Purge",
                 back=PATH,
             )
-        purged = dead_letters.purge()
-        log.info("key %s purged %d dead letter(s) from %s", req.context.caller.key_id, purged, dead_letters.name)
-        page(
-            resp,
-            "purged.html",
-            session=req.context.console,
-            purged=purged,
-            name=dead_letters.name,
-            back=PATH,
-        )
+        purged = drop_dead_letters(self.admin, runs)
+        log.info("key %s purged %d dead letter(s) of tenant %s", req.context.caller.key_id, purged, req.context.tenant_id)
+        page(resp, "purged.html", session=req.context.console, purged=purged, back=PATH)
 
 
 def _described(given: dict[str, str]) -> str:

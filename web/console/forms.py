@@ -7,15 +7,31 @@ from urllib.parse import urlencode
 
 import falcon
 
-from web.errors import invalid
+from web.errors import Problem, invalid
+
+# A console form is a few short fields (the longest, an API key); anything larger is refused unread.
+FORM_BYTES_LIMIT = 16 * 1024
 
 
-def form_of(req: falcon.Request) -> dict:
-    """A POSTed form's fields (parsed once; falcon keeps it for the responder)."""
-    if req.content_type is None or not req.content_type.startswith(falcon.MEDIA_URLENCODED):
-        return {}
-    form = req.get_media(default_when_empty={})
-    return form if isinstance(form, dict) else {}
+def form_of(req: falcon.Request) -> dict[str, str]:
+    """A POSTed form's fields, one string each (the last of a repeated field); parsed once, then kept.
+
+    Only a URL-encoded body with its Content-Length is read, and only up to FORM_BYTES_LIMIT (413 past it,
+    before a byte is read): the sign-in form is open to anyone. A field holding NUL is 400, as in a path."""
+    cached = getattr(req.context, "console_form", None)
+    if cached is not None:
+        return cached
+    form: dict[str, str] = {}
+    if req.content_type is not None and req.content_type.startswith(falcon.MEDIA_URLENCODED) and req.content_length:
+        if req.content_length > FORM_BYTES_LIMIT:
+            raise Problem(falcon.HTTP_413, "Form too large", f"a console form is at most {FORM_BYTES_LIMIT} bytes")
+        parsed = req.get_media(default_when_empty={})
+        for name, value in (parsed if isinstance(parsed, dict) else {}).items():
+            form[name] = value[-1] if isinstance(value, list) else value
+        if any("\x00" in name or "\x00" in value for name, value in form.items()):
+            raise Problem(falcon.HTTP_400, "Bad request", "form fields must not contain NUL characters")
+    req.context.console_form = form
+    return form
 
 
 def utc_time(field: str, value: str) -> dt.datetime | None:
@@ -24,9 +40,9 @@ def utc_time(field: str, value: str) -> dt.datetime | None:
         return None
     try:
         found = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return found.astimezone(dt.UTC).replace(tzinfo=None) if found.tzinfo is not None else found
+    except (ValueError, OverflowError):  # not a date, or out of range once moved to UTC
         raise invalid([(field, "must be a date and time, e.g. 2026-12-01T08:00")]) from None
-    return found.astimezone(dt.UTC).replace(tzinfo=None) if found.tzinfo is not None else found
 
 
 def page_link(path: str, filters: dict[str, str], cursor: str | None) -> str | None:

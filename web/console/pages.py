@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.resources
 import secrets
+from urllib.parse import urlsplit
 
 import falcon
 
@@ -45,9 +46,16 @@ def _cookie(req: falcon.Request, resp: falcon.Response, name: str, value: str, *
     resp.set_cookie(name, value, max_age=max_age, path=path, secure=is_https(req), http_only=True, same_site="Strict")
 
 
-def _landing(target: str | None) -> str:
-    """Where to go after signing in: a console page the sign-in was asked from, never another site."""
-    if target and target.startswith(f"{CONSOLE}/") and not target.startswith("//") and "\\" not in target:
+def _landing(target) -> str:
+    """Where to go after signing in: a console page the sign-in was asked from, never another site (nor a
+    header split by a control character)."""
+    if (
+        isinstance(target, str)
+        and target.startswith(f"{CONSOLE}/")
+        and "\\" not in target
+        and target.isprintable()
+        and urlsplit(target).netloc == ""
+    ):
         return target
     return f"{CONSOLE}/runs"
 
@@ -70,10 +78,12 @@ class SignInPage:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         form = form_of(req)
-        if not same_token(form.get("csrf"), req.cookies.get(SIGN_IN_COOKIE, "")):
+        expected = req.cookies.get(SIGN_IN_COOKIE)
+        # No cookie, no sign-in: a form posted from another site never carries it (SameSite=Strict).
+        if not expected or not same_token(form.get("csrf"), expected):
             return self._form(req, resp, falcon.HTTP_403, error="The sign-in form was stale. Please try again.")
         try:
-            caller = authenticate(str(form.get("key", "")).strip())
+            caller = authenticate(form.get("key", "").strip())
         except KeyRefused as exc:
             return self._form(req, resp, falcon.HTTP_401, error=f"Not signed in: {exc}.")
         token, session = open_session(caller)
