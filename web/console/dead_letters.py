@@ -8,7 +8,6 @@ rules, once per run, and the replayed runs' dead letters dropped from RabbitMQ.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
 
 import falcon
 
@@ -19,7 +18,7 @@ from storage import runs as run_store
 from storage.api_keys import Scope
 from storage.errors import Conflict
 from storage.run_states import RunState
-from web.console.forms import form_of, utc_time
+from web.console.forms import filtered_link, form_of, utc_time
 from web.console.render import page
 from web.console.sessions import CONSOLE
 from web.errors import refused
@@ -111,7 +110,7 @@ class DeadLettersReplay:
                 action=f"{PATH}/replay",
                 fields={"all": "1", **given},
                 button=f"Replay {len(originals)}",
-                back=f"{PATH}?{urlencode({k: v for k, v in given.items() if v})}",
+                back=filtered_link(PATH, given),
             )
         report = replay_dead_lettered(self.dispatcher, self.admin, originals)
         page(resp, "replayed.html", session=req.context.console, report=report, back=PATH)
@@ -124,8 +123,7 @@ class DeadLettersPurge:
 
     scopes = {"POST": Scope.ADMIN}
 
-    def __init__(self, settings: Settings, admin: QueueAdmin):
-        self.settings = settings
+    def __init__(self, admin: QueueAdmin):
         self.admin = admin
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -156,4 +154,4 @@ def _described(given: dict[str, str]) -> str:
 def add_dead_letters(app: falcon.App, settings: Settings, dispatcher: Dispatcher, admin: QueueAdmin) -> None:
     app.add_route(PATH, DeadLettersPage(settings, admin))
     app.add_route(f"{PATH}/replay", DeadLettersReplay(dispatcher, admin))
-    app.add_route(f"{PATH}/purge", DeadLettersPurge(settings, admin))
+    app.add_route(f"{PATH}/purge", DeadLettersPurge(admin))

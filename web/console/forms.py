@@ -45,8 +45,12 @@ def utc_time(field: str, value: str) -> dt.datetime | None:
         raise invalid([(field, "must be a date and time, e.g. 2026-12-01T08:00")]) from None
 
 
+def filtered_link(path: str, filters: dict[str, str], **more: str) -> str:
+    """A link to a list page with the filters that are set (and `more` parameters)."""
+    given = {name: value for name, value in {**filters, **more}.items() if value}
+    return f"{path}?{urlencode(given)}" if given else path
+
+
 def page_link(path: str, filters: dict[str, str], cursor: str | None) -> str | None:
     """The link to the next page of a list: its filters as given, and the cursor (None on the last page)."""
-    if cursor is None:
-        return None
-    return f"{path}?" + urlencode({**{name: value for name, value in filters.items() if value}, "cursor": cursor})
+    return filtered_link(path, filters, cursor=cursor) if cursor is not None else None

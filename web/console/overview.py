@@ -65,8 +65,8 @@ class OverviewPage:
             oldest_seconds=max(((now - oldest).total_seconds() for _, oldest in queued.values()), default=None),
             last_hour=run_store.runs_by_state(tenant_id=tenant_id, since=now - LAST),
             states=list(RunState),
-            dead_letters=run_store.runs_by_state(tenant_id=tenant_id).get(RunState.DEAD_LETTER, 0),
-            system=({"depths": self._queue_depths(), "running": run_store.runs_by_state().get(RunState.RUNNING, 0)} if is_admin else None),
+            dead_letters=run_store.count_runs(RunState.DEAD_LETTER, tenant_id=tenant_id),
+            system=({"depths": self._queue_depths(), "running": run_store.count_runs(RunState.RUNNING)} if is_admin else None),
             queue=self.settings.default_queue,
         )
 
