@@ -116,9 +116,11 @@ class Housekeeping:
         """Delete runs that ended more than DOCKYARD_RETENTION_DAYS ago (0 keeps them all)."""
         if not self.settings.retention_days:
             return 0
-        deleted = delete_runs_ended_before(utcnow() - dt.timedelta(days=self.settings.retention_days))
+        deleted, more = delete_runs_ended_before(utcnow() - dt.timedelta(days=self.settings.retention_days))
         if deleted:
             log.info("retention: deleted %d run(s) that ended over %d days ago", deleted, self.settings.retention_days)
+        if more:
+            log.info("retention: more runs are due for deletion; the next hourly pass goes on")
         return deleted
 
     def measure_queues(self) -> dict[str, int]:

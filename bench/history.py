@@ -12,7 +12,7 @@ connection: `GET /v1/runs` newest first, by state, by processor, by
 schedule, the 50th cursor page, and `GET /v1/runs/{id}`; each `--requests`
 times, p50/p95/max. Last, submissions at `--rate` (open loop) for a few
 seconds alone and then while retention deletes the expired runs in its
-batches (storage.retention, as the housekeeping actor calls it): the
+paced batches (storage.retention, as the housekeeping actor calls it, without its time budget): the
 submissions' latency in both phases and how long retention took.
 
     python -m bench.history [--runs 1000000] [--expired 500000] [--requests 200] [--rate 200]
@@ -33,15 +33,16 @@ import requests
 from bench.stack import Stack, machine_line, percentile
 from bench.submit import Client, drive
 from settings import Settings
-from storage.retention import delete_runs_ended_before
+from storage import retention
 
 CHUNK = 100_000
 RETENTION_DAYS = Settings().retention_days
 
-# One statement per table and chunk of run numbers [%(first)s, %(last)s]: runs numbered below %(expired)s
-# ended 60-90 days ago, the others in the last 30 days. Ids are md5 of the number, so they are spread
-# like uuid4's; a run's times follow from its number, so every table agrees without reading another.
-RUNS = """
+# One statement per chunk of run numbers [%(first)s, %(last)s]: runs numbered below %(expired)s ended
+# 60-90 days ago, the others in the last 30 days. Ids are md5 of the number, so they are spread like
+# uuid4's. Each table is filled from the rows the previous insert returned: no lookups, no joins.
+SEED = """
+WITH made AS (
 INSERT INTO runs (id, tenant_id, processor, queue, state, priority, payload, labels, attempts, max_attempts,
                   timeout_seconds, result, exit_code, schedule_id, scheduled_for, created_at, published_at,
                   started_at, finished_at, updated_at)
@@ -61,29 +62,26 @@ CROSS JOIN LATERAL (SELECT CASE WHEN mod(g * 13, 100) < 75 THEN 'succeeded' WHEN
 CROSS JOIN LATERAL (SELECT CASE WHEN g < %(expired)s
                                 THEN %(now)s - interval '60 days' - (g * 2592000.0 / %(expired)s) * interval '1 s'
                                 ELSE %(now)s - ((%(runs)s - g) * 2592000.0 / %(recent)s) * interval '1 s' END AS created) t
-"""
-# Expired runs that are still queued never finished, so retention keeps them: as it would.
-EVENTS = """
+RETURNING id, state, created_at, started_at, finished_at, exit_code
+), events AS (
 INSERT INTO run_events (run_id, from_state, to_state, reason, at)
-SELECT r.id, e.from_state, e.to_state, e.reason, r.created_at + e.n * interval '1 s'
-FROM runs r CROSS JOIN LATERAL (VALUES (0, NULL, 'queued', 'submitted'), (1, 'queued', 'running', 'claimed'),
-                                       (3, 'running', r.state, NULL)) AS e (n, from_state, to_state, reason)
-WHERE r.id IN (SELECT md5(g::text) FROM generate_series(%(first)s, %(last)s) g)
-  AND (e.n = 0 OR (e.n = 1 AND r.state <> 'queued') OR (e.n = 3 AND r.finished_at IS NOT NULL))
-"""
-ATTEMPTS = """
+SELECT made.id, e.from_state, e.to_state, e.reason, made.created_at + e.n * interval '1 s'
+FROM made CROSS JOIN LATERAL (VALUES (0, NULL, 'queued', 'submitted'), (1, 'queued', 'running', 'claimed'),
+                                     (3, 'running', made.state, NULL)) AS e (n, from_state, to_state, reason)
+WHERE e.n = 0 OR (e.n = 1 AND made.state <> 'queued') OR (e.n = 3 AND made.finished_at IS NOT NULL)
+), attempts AS (
 INSERT INTO run_attempts (run_id, number, worker, container_id, started_at, finished_at, exit_code, outcome, log_tail)
 SELECT id, 1, 'bench@host', md5(id), started_at, finished_at, exit_code,
        CASE WHEN state = 'succeeded' THEN 'succeeded' WHEN finished_at IS NOT NULL THEN 'failed' END,
        'processing ' || id || E'\\ndone'
-FROM runs WHERE id IN (SELECT md5(g::text) FROM generate_series(%(first)s, %(last)s) g) AND started_at IS NOT NULL
-"""
-LOGS = """
+FROM made WHERE started_at IS NOT NULL
+RETURNING run_id, started_at
+)
 INSERT INTO run_log_chunks (run_id, attempt, data, at)
-SELECT a.run_id, 1, repeat('a line the processor wrote, as most are, of some length; ', 4) || c, a.started_at
-FROM run_attempts a CROSS JOIN generate_series(1, 2) c
-WHERE a.run_id IN (SELECT md5(g::text) FROM generate_series(%(first)s, %(last)s) g)
+SELECT run_id, 1, repeat('a line the processor wrote, as most are, of some length; ', 4) || c, started_at
+FROM attempts CROSS JOIN generate_series(1, 2) c
 """
+# Expired runs that are still queued never finished, so retention keeps them, as it would.
 
 
 def seed(stack: Stack, runs: int, expired: int) -> None:
@@ -96,11 +94,15 @@ def seed(stack: Stack, runs: int, expired: int) -> None:
         values = {"first": first, "last": min(first + CHUNK, runs) - 1, "expired": expired, "runs": runs}
         values |= {"recent": max(runs - expired, 1), "now": now, "queue": stack.queue, "processors": processors}
         with connection.cursor() as cursor:
-            for statement in (RUNS, EVENTS, ATTEMPTS, LOGS):
-                cursor.execute(statement, values)
+            cursor.execute(SEED, values)
         connection.commit()
         print(f"  seeded runs {first}..{values['last']} in {time.perf_counter() - began:.1f} s", flush=True)
-    stack.db.execute_sql("ANALYZE")
+    # As a history that grew over months would be: vacuumed, analysed, its pages written out.
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
+    connection.autocommit = False
     stack.db.close()
 
 
@@ -151,6 +153,13 @@ def main() -> None:
     parser.add_argument("--expired", type=int, help="of which ended before the retention period (default half)")
     parser.add_argument("--requests", type=int, default=200, help="requests per list (default 200)")
     parser.add_argument("--rate", type=float, default=200, help="submissions per second while retention works (default 200)")
+    parser.add_argument("--batch", type=int, default=retention.BATCH, help=f"runs per retention batch (default {retention.BATCH})")
+    parser.add_argument(
+        "--pause-ratio",
+        type=float,
+        default=retention.PAUSE_RATIO,
+        help=f"retention's pause per batch, as a share of the batch's time (default {retention.PAUSE_RATIO:g})",
+    )
     args = parser.parse_args()
     expired = args.runs // 2 if args.expired is None else args.expired
     with Stack() as stack:
@@ -181,6 +190,7 @@ def main() -> None:
             times = timed_gets(session, path, args.requests)
             print(f"{label:16} {statistics.median(times):6.1f} {percentile(times, 95):6.1f} {max(times):6.1f}")
 
+        submissions(url, stack.auth_header, args.rate, 2)  # warm-up: connections, caches
         print(f"submissions at {args.rate:g}/s, open loop:")
         print(f"  alone, 10 s: {latency_line(submissions(url, stack.auth_header, args.rate, 10))}")
         cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=RETENTION_DAYS)
@@ -188,7 +198,9 @@ def main() -> None:
 
         def retain() -> None:
             began = time.perf_counter()
-            result["deleted"] = delete_runs_ended_before(cutoff)
+            result["deleted"], _ = retention.delete_runs_ended_before(
+                cutoff, args.batch, pause_ratio=args.pause_ratio, budget_seconds=float("inf")
+            )
             result["seconds"] = time.perf_counter() - began
             stack.db.close()
 
@@ -198,7 +210,7 @@ def main() -> None:
         while worker.is_alive():
             during += submissions(url, stack.auth_header, args.rate, 5)
         worker.join()
-        print(f"  while retention worked: {latency_line(during)}")
+        print(f"  while retention worked (batches of {args.batch}, pause x{args.pause_ratio:g}): {latency_line(during)}")
         deleted, seconds = result["deleted"], result["seconds"]
         print(f"retention: deleted {deleted:,} runs in {seconds:.0f} s ({deleted / seconds:.0f} runs/s)")
         print(f"after retention: {counts(stack)}")

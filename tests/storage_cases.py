@@ -145,7 +145,13 @@ def check_retention_deletes_old_runs_with_all_their_rows(db):
         ScheduleEvent.create(
             schedule=schedule.id, scheduled_for=now - dt.timedelta(days=days), kind="fired", at=now - dt.timedelta(days=days)
         )
-    assert delete_runs_ended_before(now - dt.timedelta(days=30), batch=3) == 7
+    # A budget of one batch stops after it and says more remain; the next call goes on where it stopped.
+    ticks = iter(range(100))
+    first = delete_runs_ended_before(now - dt.timedelta(days=30), batch=3, budget_seconds=1, clock=lambda: next(ticks))
+    assert first == (3, True)
+    pauses = []
+    assert delete_runs_ended_before(now - dt.timedelta(days=30), batch=3, sleep=pauses.append) == (4, False)
+    assert len(pauses) == 1  # after the full batch; none after the short last one
     assert [e.at for e in ScheduleEvent.select()] == [now - dt.timedelta(days=1)]
     kept = {recent.id, still_queued.id}
     assert {r.id for r in Run.select()} == kept
