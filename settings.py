@@ -32,7 +32,8 @@ class Settings:
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     docker_url: str = "unix:///var/run/docker.sock"
     default_queue: str = "runs"
-    worker_threads: int = 2
+    # Runs a worker process runs at once; 0 chooses from the Docker engine's CPUs (actors/concurrency.py).
+    worker_threads: int = 0
     worker_name: str = field(default_factory=_default_worker_name)
     # Bounds that keep a delivery under RabbitMQ's consumer_timeout (see
     # infra/rabbitmq/rabbitmq.conf): the longest run a processor may ask for.
@@ -109,7 +110,6 @@ class Settings:
         """Refuse values that parse but make no sense together."""
         positive = [
             "database_pool_size",
-            "worker_threads",
             "max_timeout_seconds",
             "default_timeout_seconds",
             "max_payload_bytes",
@@ -129,7 +129,7 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: must be greater than 0")
-        for name in ("retention_days", "worker_metrics_port", "scheduler_metrics_port", "tenant_max_running"):
+        for name in ("worker_threads", "retention_days", "worker_metrics_port", "scheduler_metrics_port", "tenant_max_running"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: must be 0 or more")
         if self.infrastructure_retries < 0:

@@ -7,6 +7,7 @@ limits and hardening, attach, start, payload on stdin, read the output,
 wait, remove), at the same parallelism.
 
     python -m bench.container_overhead [--runs 60] [--parallel 2]
+    python -m bench.container_overhead --defaults [--runs 60] [--stream 500]
 
 Prints, for both paths:
   - one at a time, alternating the paths: the latency of each run (Dockyard: accepted -> finished,
@@ -22,6 +23,8 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import os
+import re
 import socket
 import statistics
 import time
@@ -104,22 +107,138 @@ def seconds(a, b) -> float:
     return (b - a).total_seconds()
 
 
+def direct_rate(client: docker.DockerClient, spec: ContainerSpec, runs: int, parallel: int) -> float:
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(lambda _: direct_lifecycle(client, spec), range(runs)))
+    return runs / (time.perf_counter() - started)
+
+
+def backlog(session: requests.Session, url: str, runs: int) -> list[Run]:
+    return wait_finished([submit(session, url) for _ in range(runs)], 30 + runs * 5)
+
+
+def freed_thread_gaps(runs: list[Run], threads: int) -> list[float]:
+    """For each run of a backlog that waited for a thread: from the last end recorded before it started to
+    its start (the thread that ended a run acking it, taking the next message and claiming its run)."""
+    ordered = sorted(runs, key=lambda r: r.started_at)
+    ends = sorted(r.finished_at for r in runs)
+    gaps = []
+    for run in ordered[threads:]:
+        before = [end for end in ends if end <= run.started_at]
+        if before:
+            gaps.append(seconds(before[-1], run.started_at))
+    return gaps
+
+
+def worker_threads_from_log(stack: Stack, deadline: float = 30) -> int:
+    """The thread count the worker chose, from its start line."""
+    path = os.path.join(stack.logs, "worker.log")
+    until = time.monotonic() + deadline
+    while time.monotonic() < until:
+        with open(path) as fh:
+            if found := re.search(r"worker: (\d+) thread\(s\) \(([^)]*\)?)\)", fh.read()):
+                print(f"worker: {found.group(1)} threads ({found.group(2)})")
+                return int(found.group(1))
+        time.sleep(0.2)
+    raise SystemExit(f"bench: the worker did not log its thread count; see {path}")
+
+
+def worker_rss_mib(parent: int) -> float:
+    """Resident memory of the worker process (the child the dramatiq command forks)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                with open(f"/proc/{pid}/status") as fh:
+                    return int(re.search(r"VmRSS:\s+(\d+)", fh.read()).group(1)) / 1024
+        except (OSError, AttributeError):
+            continue
+    raise SystemExit("bench: the worker process is gone")
+
+
+def defaults(args, client: docker.DockerClient, spec: ContainerSpec, stack: Stack, session: requests.Session, url: str) -> None:
+    """The worker as `make run` starts it against the direct path at its best parallelism."""
+    threads = worker_threads_from_log(stack)
+    levels = (1, 2, 4, 8)
+    direct = {level: [] for level in levels}
+    dockyard, gaps = [], []
+    per_round = max(1, args.runs // args.rounds)
+    for _ in range(args.rounds):
+        for level in levels:
+            direct[level].append(direct_rate(client, spec, per_round, level))
+        runs = backlog(session, url, per_round)
+        dockyard.append(per_round / seconds(min(r.created_at for r in runs), max(r.finished_at for r in runs)))
+        gaps += freed_thread_gaps(runs, threads)
+    print(f"backlog: {args.rounds} rounds of {per_round} runs, alternating (runs/s, median of rounds):")
+    for level in levels:
+        print(f"  direct, {level} at a time: {statistics.median(direct[level]):.2f}  ({', '.join(f'{r:.2f}' for r in direct[level])})")
+    best = max(levels, key=lambda level: statistics.median(direct[level]))
+    best_rate, rate = statistics.median(direct[best]), statistics.median(dockyard)
+    print(f"  dockyard, {threads} threads:  {rate:.2f}  ({', '.join(f'{r:.2f}' for r in dockyard)})")
+    print(f"  dockyard / direct at its best ({best} at a time): {rate / best_rate * 100:.0f}%")
+    if gaps:
+        ms = [g * 1000 for g in gaps]
+        print(f"freed thread -> next run claimed: p50 {percentile(ms, 50):.0f}  p95 {percentile(ms, 95):.0f}  max {max(ms):.0f} ms")
+    if args.stream:
+        stream(args.stream, stack, session, url)
+
+
+def stream(total: int, stack: Stack, session: requests.Session, url: str) -> None:
+    """`total` runs, at most 200 waiting; the rate and the worker's RSS at each step."""
+    step = min(1000, max(1, total // 5))
+    worker = next(p for p in stack.processes if "actors.worker" in p.args)
+    print(f"stream of {total} runs (at most 200 waiting): runs, runs/s over the step, worker RSS MiB")
+    pending: list[str] = []
+    done = 0
+    began = mark = time.perf_counter()
+    mark_done = 0
+    rss = []
+    while done < total:
+        while len(pending) < min(200, total - done):
+            pending.append(submit(session, url))
+        finished = {r.id for r in Run.select(Run.id, Run.state).where(Run.id.in_(pending) & Run.finished_at.is_null(False))}
+        if not finished:
+            time.sleep(0.05)
+            continue
+        failed = Run.select().where(Run.id.in_(list(finished)) & (Run.state != RunState.SUCCEEDED)).first()
+        if failed is not None:
+            raise SystemExit(f"bench: run {failed.id} ended {failed.state}: {failed.error_message}")
+        before, done = done, done + len(finished)
+        pending = [run_id for run_id in pending if run_id not in finished]
+        if done // step > before // step:
+            now = time.perf_counter()
+            rss.append((done, worker_rss_mib(worker.pid)))
+            print(f"  {done:6d}  {(done - mark_done) / (now - mark):6.2f}  {rss[-1][1]:7.1f}")
+            mark, mark_done = now, done
+    print(f"  all {done} in {time.perf_counter() - began:.0f} s: {done / (time.perf_counter() - began):.2f} runs/s")
+    (first_runs, first), (last_runs, last) = rss[0], rss[-1]
+    print(f"  worker RSS: {first:.1f} MiB after {first_runs} runs, {last:.1f} MiB after {last_runs} ({(last / first - 1) * 100:+.1f}%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=60, help="runs per path and phase (default 60)")
     parser.add_argument("--parallel", type=int, default=2, help="worker threads, and direct threads (default 2)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating backlog rounds per path (default 4)")
+    parser.add_argument("--defaults", action="store_true", help="the worker as make run starts it, against the direct path's best")
+    parser.add_argument("--stream", type=int, default=0, help="with --defaults: then N runs in a stream, with the worker's RSS")
     args = parser.parse_args()
     client = docker.from_env()
 
     with Stack() as stack:
         url = stack.start_web(workers=1, threads=4)
-        stack.start_worker(threads=args.parallel)
+        if args.defaults:
+            stack.start_worker(threads=None, DOCKYARD_LOG_LEVEL="INFO")
+        else:
+            stack.start_worker(threads=args.parallel)
         session = requests.Session()
         session.headers.update(stack.auth_header)
         spec = direct_spec(client, stack)
         print(f"machine: {machine_line()}")
-        print(f"processor: echo ({spec.cpus} cpu, {spec.memory_mb} MB); {args.runs} runs per phase; parallel {args.parallel}")
+        parallel = "as make run chooses" if args.defaults else args.parallel
+        print(f"processor: echo ({spec.cpus} cpu, {spec.memory_mb} MB); {args.runs} runs per phase; parallel {parallel}")
 
         # Warm both paths (image layers, worker connections, gunicorn).
         for _ in range(3):
@@ -143,6 +262,9 @@ def main() -> None:
             f"p95 {percentile(pickup, 95) * 1000:.0f}  max {max(pickup) * 1000:.0f}"
         )
 
+        if args.defaults:
+            defaults(args, client, spec, stack, session, url)
+            return
         # A backlog at the same parallelism, in alternating rounds: throughput.
         direct_seconds = dockyard_seconds = 0.0
         per_round = max(1, args.runs // args.rounds)

@@ -203,16 +203,10 @@ class Stack:
             time.sleep(0.2)
         sys.exit(f"bench: gunicorn not ready within {READY_DEADLINE_SECONDS}s; see {self.logs}/web.log")
 
-    def start_worker(self, *, threads: int) -> subprocess.Popen:
-        """A dramatiq worker as the Procfile runs it (one process, prefetch = threads)."""
-        argv = [
-            sys.executable,
-            "-m",
-            "actors",
-            "actors.worker",
-            "--processes",
-            "1",
-            "--threads",
-            str(threads),
-        ]
-        return self.spawn("worker", argv, dramatiq_queue_prefetch=str(threads), DOCKYARD_WORKER_THREADS=str(threads))
+    def start_worker(self, *, threads: int | None, **env: str) -> subprocess.Popen:
+        """A dramatiq worker as the Procfile runs it: with `threads` (and a prefetch to match), or, with None,
+        the thread count the worker chooses itself (actors/concurrency.py)."""
+        argv = [sys.executable, "-m", "actors", "actors.worker"]
+        if threads is None:
+            return self.spawn("worker", argv, **env)
+        return self.spawn("worker", [*argv, "--threads", str(threads)], DOCKYARD_WORKER_THREADS=str(threads), **env)
