@@ -26,6 +26,7 @@ from settings import Settings
 from storage import runs as run_store
 from storage import schedules as schedule_store
 from storage.database import database, release_connection
+from storage.group_commit import GroupCommit
 from storage.models import Run, Schedule, utcnow
 from storage.processors import ProcessorCache, run_fields
 from storage.schedules import FireKind
@@ -115,16 +116,21 @@ class Dispatcher:
     """Makes runs: checks the admission rules, inserts the row, publishes the message.
 
     `processors` is where it reads processors (a cache on the API's submit
-    path; by default every lookup reads the database).
+    path; by default every lookup reads the database). With `group_commit`
+    (the API's), concurrent submissions share their insert and commit
+    (storage/group_commit.py); otherwise each run is its own statement.
     """
 
-    def __init__(self, broker: dramatiq.Broker, *, processors: ProcessorCache | None = None):
+    def __init__(self, broker: dramatiq.Broker, *, processors: ProcessorCache | None = None, group_commit: bool = False):
         self.broker = broker
         self.processors = processors if processors is not None else ProcessorCache(max_age_seconds=0)
         self.marks = PublishedMarks()
+        self.inserts = GroupCommit() if group_commit else None
 
     def close(self) -> None:
-        """Write pending published marks and stop their thread."""
+        """Write pending published marks and stop their thread (and the group commit's)."""
+        if self.inserts is not None:
+            self.inserts.close()
         self.marks.close()
 
     def publish(self, run: Run, *, context=None) -> None:
@@ -249,7 +255,8 @@ class Dispatcher:
             log_context(run_id=run_id, processor=fields["processor"], tenant=fields.get("tenant_id")),
         ):
             with detail_span(tracing, "dockyard.runs.insert"):
-                run = run_store.create_run(id=run_id, traceparent=traceparent(span), **fields)
+                insert = self.inserts.insert if self.inserts is not None else run_store.create_run
+                run = insert(id=run_id, traceparent=traceparent(span), **fields)
             try:
                 self.publish(run)
             except QueueUnavailable as exc:
@@ -289,7 +296,9 @@ class Dispatcher:
         return count
 
 
-def create_dispatcher(settings: Settings, *, processor_cache_seconds: float = 0) -> Dispatcher:
+def create_dispatcher(settings: Settings, *, processor_cache_seconds: float = 0, group_commit: bool = False) -> Dispatcher:
     """A dispatcher on a fresh confirming broker (entry points only); processors read at most
-    `processor_cache_seconds` ago (the API's submit path: 1 s)."""
-    return Dispatcher(create_broker(settings), processors=ProcessorCache(max_age_seconds=processor_cache_seconds))
+    `processor_cache_seconds` ago (the API's submit path: 1 s); `group_commit` for the API's many threads."""
+    return Dispatcher(
+        create_broker(settings), processors=ProcessorCache(max_age_seconds=processor_cache_seconds), group_commit=group_commit
+    )

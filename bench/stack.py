@@ -100,12 +100,22 @@ def cpu_share_line(before: dict[str, float], after: dict[str, float], wall: floa
 class Stack:
     """Everything one benchmark needs; `with Stack() as s:` cleans up all of it."""
 
-    def __init__(self):
+    def __init__(self, *, sqlite: bool = False, durable: bool = False):
+        """A fresh Postgres database (with `durable`, on the server with fsync and synchronous commits on:
+        `infra/dev/services.sh up postgres-durable`), or with `sqlite` a fresh SQLite file as `make run` has."""
         self.broker_url = need("DOCKYARD_BROKER_URL")
-        self.server_url = need("BENCH_POSTGRES_URL", "TEST_POSTGRES_URL")
+        self.sqlite = sqlite
+        if sqlite:
+            self.server_url = None
+        else:
+            self.server_url = need("BENCH_DURABLE_POSTGRES_URL") if durable else need("BENCH_POSTGRES_URL", "TEST_POSTGRES_URL")
         self.manifest = os.environ.get("BENCH_PROCESSORS_MANIFEST", os.path.join(ROOT, ".dockyard", "processors.yaml"))
         self.name = f"bench_{uuid.uuid4().hex[:8]}"
-        self.database_url = f"{self.server_url.rsplit('/', 1)[0]}/{self.name}"
+        if sqlite:
+            self.sqlite_path = os.path.join(ROOT, ".dockyard", f"{self.name}.db")
+            self.database_url = f"sqlite:///{self.sqlite_path}"
+        else:
+            self.database_url = f"{self.server_url.rsplit('/', 1)[0]}/{self.name}"
         self.queue = self.name
         self.processes: list[subprocess.Popen] = []
         self.logs = os.path.join(ROOT, ".dockyard", "bench-logs")
@@ -129,7 +139,7 @@ class Stack:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        self.db.close_all()
+        getattr(self.db, "close_all", self.db.close)()
         with contextlib.suppress(Exception):
             connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
             channel = connection.channel()
@@ -139,6 +149,12 @@ class Stack:
         self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
     def _admin(self, statement: str) -> None:
+        if self.sqlite:
+            if statement.startswith("DROP"):
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(self.sqlite_path + suffix)
+            return
         admin = psycopg2.connect(self.server_url)
         admin.autocommit = True
         admin.cursor().execute(statement.format(self.name))
@@ -150,6 +166,16 @@ class Stack:
         with open(self.manifest) as fh:
             for spec in yaml.safe_load(fh)["processors"]:
                 put_processor(parse_processor_spec(spec["name"], spec, self.settings), actor="bench")
+
+    def postgres_line(self) -> str:
+        """'Postgres 15 (fsync on, synchronous_commit on)': what a figure's durability was."""
+        found = dict(
+            self.db.execute_sql(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'server_version')"
+            ).fetchall()
+        )
+        self.db.close()
+        return f"Postgres {found['server_version']} (fsync {found['fsync']}, synchronous_commit {found['synchronous_commit']})"
 
     @property
     def auth_header(self) -> dict[str, str]:

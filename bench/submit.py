@@ -49,14 +49,14 @@ class Client:
             while self.idle:
                 reader, writer = self.idle.pop()
                 try:
-                    return await self._exchange(reader, writer, body)
+                    return await self._exchange(reader, writer, body, reused=True)
                 except _StaleConnection:
                     continue  # the server closed it while idle (keep-alive timeout): as any client, try another
             reader, writer = await asyncio.open_connection(self.host, self.port)
             self.open += 1
             return await self._exchange(reader, writer, body)
 
-    async def _exchange(self, reader, writer, body: bytes) -> int:
+    async def _exchange(self, reader, writer, body: bytes, reused: bool = False) -> int:
         head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -72,6 +72,12 @@ class Client:
             writer.close()
             self.open -= 1
             if not exc.partial:
+                raise _StaleConnection from exc
+            raise
+        except ConnectionResetError as exc:
+            writer.close()
+            self.open -= 1
+            if reused:  # reset before any answer on a connection that sat idle: closed by the server meanwhile
                 raise _StaleConnection from exc
             raise
         except (OSError, ValueError):
@@ -153,10 +159,16 @@ def main() -> None:
         help="export spans over OTLP/HTTP to a stand-in collector (bench/otlp_sink.py, its own process) to include tracing's cost; "
         "RATIO < 1 samples that share of traces (parentbased_traceidratio), default all",
     )
+    parser.add_argument("--sqlite", action="store_true", help="SQLite (make run's default database, WAL) instead of Postgres")
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="Postgres with fsync and synchronous_commit on (infra/dev/services.sh up postgres-durable) instead of the test server",
+    )
     args = parser.parse_args()
     body = json.dumps({"processor": "echo", "payload": {"n": 1}, "priority": "normal"}).encode()
 
-    with Stack() as stack:
+    with Stack(sqlite=args.sqlite, durable=args.durable) as stack:
         limit = {}
         if args.rate_limited:
             limit = {"DOCKYARD_RATE_LIMIT_PER_SECOND": str(args.rate * 10), "DOCKYARD_RATE_LIMIT_BURST": str(int(args.rate * 10))}
@@ -169,7 +181,8 @@ def main() -> None:
                 tracing.update(OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG=str(args.traced))
         url = stack.start_web(workers=args.web_workers, threads=args.threads, **limit, **tracing)
         print(f"machine: {machine_line()}")
-        print(f"gunicorn: {args.web_workers} workers x {args.threads} threads; Postgres; RabbitMQ queue {stack.queue}")
+        database = "SQLite (WAL)" if args.sqlite else stack.postgres_line()
+        print(f"gunicorn: {args.web_workers} workers x {args.threads} threads; {database}; RabbitMQ queue {stack.queue}")
         state = f"on, {limit['DOCKYARD_RATE_LIMIT_PER_SECOND']}/s" if limit else "off"
         print(f"rate limit: {state}; API key checked on every request")
         share = f"{args.traced:.0%} of traces" if tracing and args.traced < 1 else "every span"

@@ -14,4 +14,6 @@ settings = Settings.from_env()
 observe_process(settings, "web")
 db = open_database(settings.database_url, pool_size=settings.database_pool_size)
 # Processors are read at most 1 s ago on the submit path (a PUT through this process: at once).
-app = create_app(settings, db=db, dispatcher=create_dispatcher(settings, processor_cache_seconds=PROCESSOR_CACHE_SECONDS))
+app = create_app(
+    settings, db=db, dispatcher=create_dispatcher(settings, processor_cache_seconds=PROCESSOR_CACHE_SECONDS, group_commit=True)
+)

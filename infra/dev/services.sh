@@ -5,18 +5,24 @@
 #   infra/dev/services.sh install            apt-get what is missing
 #   infra/dev/services.sh up [NAME...]       start docker rabbitmq postgres registry;
 #                                            prints the names it started itself
+#                                            (postgres-durable, for benchmarks, only when named)
 #   infra/dev/services.sh down [NAME...]     stop what this script started
 #   infra/dev/services.sh env                print the URLs to export
 #
 # Ports (override in the environment): AMQP_PORT=5672, PG_PORT=5433,
-# REGISTRY_PORT=5000, MGMT_PORT=15672 (RabbitMQ management). A service
-# already answering on its port is reused.
+# PG_DURABLE_PORT=5434, REGISTRY_PORT=5000, MGMT_PORT=15672 (RabbitMQ
+# management). A service already answering on its port is reused.
+#
+# `postgres` is a test server (fsync off: faster, not crash-safe);
+# `postgres-durable` is a second cluster with Postgres' production defaults
+# (fsync, synchronous_commit, full_page_writes on) for the benchmarks.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 STATE=${SERVICES_STATE_DIR:-/var/tmp/dockyard-services}
 AMQP_PORT=${AMQP_PORT:-5672}
 PG_PORT=${PG_PORT:-5433}
+PG_DURABLE_PORT=${PG_DURABLE_PORT:-5434}
 REGISTRY_PORT=${REGISTRY_PORT:-5000}
 MGMT_PORT=${MGMT_PORT:-15672}
 DEADLINE_SECONDS=${SERVICE_DEADLINE_SECONDS:-120}
@@ -111,20 +117,24 @@ rabbitmq_up() {
 
 pg() { su postgres -s /bin/sh -c "$*"; }
 
-postgres_up() {
-  if port_open "$PG_PORT"; then say "something already listens on Postgres port $PG_PORT; reusing it"; return; fi
-  local data="$STATE/postgres"
+postgres_cluster_up() {  # name port extra-options
+  local name=$1 port=$2 options=$3
+  if port_open "$port"; then say "something already listens on $name port $port; reusing it"; return; fi
+  local data="$STATE/$name"
   mkdir -p "$STATE"; chmod 755 "$STATE"
   if [ ! -f "$data/PG_VERSION" ]; then
     mkdir -p "$data"; chown postgres:postgres "$data"
     pg "$PG_BIN/initdb -D $data -A trust -U postgres >/dev/null"
   fi
-  say "starting postgres on port $PG_PORT"
-  touch "$STATE/postgres.log"; chown postgres "$STATE/postgres.log"
-  pg "$PG_BIN/pg_ctl -D $data -l $STATE/postgres.log -o '-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off' start >/dev/null"
-  wait_for postgres "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT"
-  echo postgres
+  say "starting $name on port $port"
+  touch "$STATE/$name.log"; chown postgres "$STATE/$name.log"
+  pg "$PG_BIN/pg_ctl -D $data -l $STATE/$name.log -o '-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 $options' start >/dev/null"
+  wait_for "$name" "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$port"
+  echo "$name"
 }
+
+postgres_up() { postgres_cluster_up postgres "$PG_PORT" "-c fsync=off"; }
+postgres-durable_up() { postgres_cluster_up postgres-durable "$PG_DURABLE_PORT" "-c fsync=on -c synchronous_commit=on"; }
 
 registry_up() {
   if port_open "$REGISTRY_PORT"; then say "something already listens on registry port $REGISTRY_PORT; reusing it"; return; fi
@@ -160,7 +170,7 @@ down() {
   for name in "${names[@]}"; do
     case $name in
       registry) stop_pidfile registry ;;
-      postgres) [ -f "$STATE/postgres/postmaster.pid" ] && pg "$PG_BIN/pg_ctl -D $STATE/postgres stop -m fast >/dev/null" || true ;;
+      postgres|postgres-durable) [ -f "$STATE/$name/postmaster.pid" ] && pg "$PG_BIN/pg_ctl -D $STATE/$name stop -m fast >/dev/null" || true ;;
       # With the pid file, rabbitmqctl waits until the node's process has exited.
       # NOTE: only with a pid file (without one, `stop <pid file>` waits for it
       # to appear: forever when the node is already down), and bounded.
@@ -180,6 +190,7 @@ case $cmd in
   env)
     echo "export DOCKYARD_BROKER_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2F"
     echo "export TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+    echo "export BENCH_DURABLE_POSTGRES_URL=postgresql://postgres@127.0.0.1:$PG_DURABLE_PORT/postgres"
     echo "export REGISTRY=127.0.0.1:$REGISTRY_PORT"
     echo "export TEST_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:$MGMT_PORT"
     echo "export TEST_RABBITMQ_NODE=$RABBIT_NODE"
