@@ -160,9 +160,11 @@ class ContainerRunner:
         finally:
             _close(sock)
         capture.finish()
-        container.reload()
-        state = container.attrs.get("State", {})
-        oom = bool(state.get("OOMKilled")) and not timed_out and not stopped and exit_code != 0
+        # Only a failed exit can be the kernel's OOM kill: a clean exit needs no inspect round trip.
+        oom = False
+        if exit_code != 0 and not timed_out and not stopped:
+            container.reload()
+            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
         return ContainerResult(
             container_id=container.id,
             exit_code=exit_code,

@@ -20,7 +20,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from actors import metrics
 from actors.containers import ContainerRunner, ContainerSpec, InfrastructureError
-from actors.images import ImageRefused, resolve_pinned_image
+from actors.images import ImageRefused, PinnedImages
 from actors.outcomes import Verdict, judge
 from actors.output import OutputCapture
 from actors.retry_policy import INFRASTRUCTURE_OUTCOMES, Decision, RetryPolicy, decide
@@ -135,6 +135,7 @@ class Executor:
     def __post_init__(self):
         if self.quotas is None:
             self.quotas = QuotaBook(self.settings.tenant_max_running)
+        self.images = PinnedImages(self.client)
 
     def execute(self, run_id: str, options: dict | None = None) -> None:
         """Handle one delivery of `run_id`; raise RetryLater or DeadLettered to route the message.
@@ -383,15 +384,17 @@ class Executor:
                 run, capture, "processor_disabled", f"processor {processor.name!r} is disabled; its queued runs are refused"
             )
         try:
-            image = resolve_pinned_image(self.client, processor.image)
+            image_id = self.images.image_id(processor.image)
         except ImageRefused as exc:
             return self._refused(run, capture, "image_refused", str(exc))
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             return AttemptEnd(self._infrastructure_failure(run, capture, exc))
         with tracing.start_as_current_span(
-            "dockyard.container", attributes={"container.image.name": processor.image, "container.image.id": image.id}
+            "dockyard.container", attributes={"container.image.name": processor.image, "container.image.id": image_id}
         ) as span:
-            ended = self._run_container(run, processor, image.id, number, attempt_id, capture, watch)
+            ended = self._run_container(run, processor, image_id, number, attempt_id, capture, watch)
+            if ended.verdict.attempt_outcome == AttemptOutcome.INFRASTRUCTURE_ERROR:
+                self.images.forget(processor.image)  # the image may be what vanished: check it again next time
             span.set_attribute("dockyard.attempt.outcome", ended.verdict.attempt_outcome)
             if ended.container_id:
                 span.set_attribute("container.id", ended.container_id)

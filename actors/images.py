@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import docker
 import docker.errors
 from docker.models.images import Image
@@ -47,3 +49,32 @@ def resolve_pinned_image(client: docker.DockerClient, pin: str) -> Image:
     if reference not in (image.attrs.get("RepoDigests") or []):
         raise ImageRefused(f"local image {image.id} for {pin} carries digests {image.attrs.get('RepoDigests')}, not the pin")
     return image
+
+
+class PinnedImages:
+    """`resolve_pinned_image` for one engine, remembered for `max_age_seconds` per pin.
+
+    A pin names content (a digest or an image id), so what was checked stays
+    right while the image is on the engine; an image removed meanwhile makes
+    the create fail, and `forget(pin)` (after any infrastructure failure)
+    has the next attempt check, and pull, again. This saves an inspect round
+    trip to a busy engine on every run of a processor.
+    """
+
+    def __init__(self, client: docker.DockerClient, max_age_seconds: float = 60.0, clock=time.monotonic):
+        self.client = client
+        self.max_age_seconds = max_age_seconds
+        self.clock = clock
+        self._checked: dict[str, tuple[str, float]] = {}
+
+    def image_id(self, pin: str) -> str:
+        """The local image id matching `pin`; raise ImageRefused as `resolve_pinned_image` does."""
+        found = self._checked.get(pin)
+        if found is not None and self.clock() - found[1] < self.max_age_seconds:
+            return found[0]
+        image_id = resolve_pinned_image(self.client, pin).id
+        self._checked[pin] = (image_id, self.clock())
+        return image_id
+
+    def forget(self, pin: str) -> None:
+        self._checked.pop(pin, None)
