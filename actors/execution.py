@@ -286,7 +286,7 @@ class Executor:
         watch = AttemptWatch(run_id, number, self.worker_name, self.settings.lease_seconds, self.shutdown)
         ended = self._container_result(run, processor, number, attempt.id, capture, watch)
         decision = self._persist(
-            lambda: self._finish(run, number, attempt.id, ended, capture),
+            lambda: self._finish(run, number, attempt.id, ended, capture, processor),
             what=f"the end of run {run_id} attempt {number}",
         )
         outcome = ended.verdict.attempt_outcome
@@ -304,7 +304,9 @@ class Executor:
         if decision.run_state == RunState.DEAD_LETTER:
             raise DeadLettered(f"run {run_id}: {decision.message}")
 
-    def _finish(self, run: Run, number: int, attempt_id: int, ended: AttemptEnd, capture: OutputCapture) -> Decision | None:
+    def _finish(
+        self, run: Run, number: int, attempt_id: int, ended: AttemptEnd, capture: OutputCapture, processor: Processor | None
+    ) -> Decision | None:
         capture.flush(strict=True)
         run_store.finish_attempt(
             attempt_id,
@@ -315,16 +317,19 @@ class Executor:
             cpu_seconds=ended.cpu_seconds,
             peak_memory_bytes=ended.peak_memory_bytes,
         )
-        decision = self._decide(run, ended.verdict, exit_code=ended.exit_code)
+        # The retry policy of the processor this attempt ran with (read when it was claimed).
+        decision = self._decide(run, ended.verdict, exit_code=ended.exit_code, retry=processor.retry if processor is not None else {})
         if not self._record_end(run.id, number, decision, exit_code=ended.exit_code, result=ended.result):
             return None  # cancelled meanwhile, or taken over: the other writer won
         return decision
 
-    def _decide(self, run: Run, verdict: Verdict, *, exit_code: int | None) -> Decision:
-        try:
-            retry = get_processor(run.processor).retry
-        except NotFound:
-            retry = {}
+    def _decide(self, run: Run, verdict: Verdict, *, exit_code: int | None, retry: dict | None = None) -> Decision:
+        """What comes after this attempt; `retry`: the processor's policy, read now when not given."""
+        if retry is None:
+            try:
+                retry = get_processor(run.processor).retry
+            except NotFound:
+                retry = {}
         processor_attempts, infrastructure_failures = run_store.attempt_counts(run.id, INFRASTRUCTURE_OUTCOMES)
         return decide(
             verdict,
