@@ -316,6 +316,7 @@ class Executor:
             log_tail=capture.tail,
             cpu_seconds=ended.cpu_seconds,
             peak_memory_bytes=ended.peak_memory_bytes,
+            run_id=run.id,
         )
         # The retry policy of the processor this attempt ran with (read when it was claimed).
         decision = self._decide(run, ended.verdict, exit_code=ended.exit_code, retry=processor.retry if processor is not None else {})

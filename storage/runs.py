@@ -239,9 +239,11 @@ def finish_attempt(
     log_tail: str | None,
     cpu_seconds: float | None = None,
     peak_memory_bytes: int | None = None,
+    run_id: str | None = None,
 ) -> bool:
     """Record an attempt's end, unless it was already ended (e.g. as worker_lost); True if recorded.
-    What its container used is added to the run's totals in the same transaction."""
+    What its container used is added to the run's totals in the same transaction (`run_id`, when the
+    caller knows it, saves reading it from the attempt)."""
     changes = {
         "outcome": outcome,
         "exit_code": exit_code,
@@ -255,7 +257,8 @@ def finish_attempt(
     with database.atomic():
         recorded = RunAttempt.update(changes).where((RunAttempt.id == attempt_id) & RunAttempt.finished_at.is_null()).execute() == 1
         if recorded and (cpu_seconds is not None or peak_memory_bytes is not None):
-            run_id = RunAttempt.select(RunAttempt.run).where(RunAttempt.id == attempt_id).scalar()
+            if run_id is None:
+                run_id = RunAttempt.select(RunAttempt.run).where(RunAttempt.id == attempt_id).scalar()
             totals = {}
             if cpu_seconds is not None:
                 totals[Run.cpu_seconds] = fn.COALESCE(Run.cpu_seconds, 0) + cpu_seconds
