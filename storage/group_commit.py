@@ -28,6 +28,7 @@ import uuid
 import peewee
 
 from storage.database import release_connection
+from storage.metrics import GROUP_COMMIT_RUNS
 from storage.models import Run
 from storage.run_states import insert_queued_many, new_queued
 
@@ -113,6 +114,7 @@ class GroupCommit:
         try:
             insert_queued_many([p.run for p in batch])
             self.batches += 1
+            GROUP_COMMIT_RUNS.observe(len(batch))
         except peewee.IntegrityError as exc:
             if len(batch) == 1:
                 batch[0].error = exc
@@ -134,6 +136,7 @@ class GroupCommit:
                 insert_queued_many([p.run])
                 self.batches += 1
                 self.inserted += 1
+                GROUP_COMMIT_RUNS.observe(1)
             except BaseException as exc:
                 p.error = exc
                 if not isinstance(exc, peewee.IntegrityError):

@@ -1,4 +1,4 @@
-"""Storage's Prometheus series: the connection pool, and runs cancelled (cancel is storage's one door).
+"""Storage's Prometheus series: the connection pool, the API's group commits, and runs cancelled (cancel is storage's one door).
 
 Gauges sum over live processes in gunicorn's multiprocess mode (livesum)."""
 
@@ -17,4 +17,9 @@ POOL_MAX = prometheus_client.Gauge(
 )
 RUNS_CANCELLED = prometheus_client.Counter(
     "dockyard_runs_cancelled_total", "Runs cancelled (by request or a schedule's replace).", ["processor"]
+)
+GROUP_COMMIT_RUNS = prometheus_client.Histogram(
+    "dockyard_group_commit_runs",
+    "Runs inserted by one statement of the API's group commit (1 when submissions do not overlap).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )

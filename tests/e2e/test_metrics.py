@@ -72,6 +72,8 @@ def test_the_documented_series_are_what_each_process_exports(observed):
     created = stack["driven"]["created_201"]
     assert f'dockyard_http_request_duration_seconds_count{{method="POST",route="/v1/runs",status="201"}} {created}.0' in web
     assert 'dockyard_http_request_duration_seconds_count{method="POST",route="/v1/runs",status="429"} 1.0' in web
+    inserted = re.search(r"^dockyard_group_commit_runs_sum (\S+)$", web, re.MULTILINE)
+    assert inserted and float(inserted.group(1)) >= created  # every accepted run went through the group commit
     assert 'route="unmatched"' in web and 'route="/v1/runs/{run_id}",status="404"' in web.replace('method="GET",', "")
     assert 'dockyard_runs_finished_total{processor="flaky",state="dead_letter"} 1.0' in worker
     assert 'dockyard_retries_total{processor="flaky"} 1.0' in worker
