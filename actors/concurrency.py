@@ -3,9 +3,9 @@
 A container's life (create, start, wait, remove) is mostly the Docker
 engine's work: dockerd, containerd and runc each take a turn, so one thread
 leaves the engine idle between turns. Measured on a 2-CPU engine
-(docs/performance.md), the engine completes the most trivial containers per
-second at about two in flight per CPU; beyond that they only queue inside
-dockerd. So unless DOCKYARD_WORKER_THREADS says otherwise, a worker runs two
+(docs/performance.md), the engine's rate for trivial containers rises
+steeply up to about two in flight per CPU and by only a few percent beyond.
+So unless DOCKYARD_WORKER_THREADS says otherwise, a worker runs two
 threads per CPU of the engine it talks to (asked at start, since the engine
 may be on another host), and one thread per CPU of its own host if the
 engine does not answer.
