@@ -35,6 +35,8 @@ from storage.run_states import insert_queued_many, new_queued
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+# How often a waiting request checks that the writer thread is still there.
+WRITER_CHECK_SECONDS = 1.0
 
 
 class _Pending:
@@ -62,9 +64,11 @@ class GroupCommit:
         """Insert a new queued run and its creation event; raise what its own insert raised."""
         fields.setdefault("id", uuid.uuid4().hex)
         pending = _Pending(new_queued(**fields))
-        self._start()
+        writer = self._start()
         self._queue.put(pending)
-        pending.done.wait()
+        while not pending.done.wait(WRITER_CHECK_SECONDS):
+            if not writer.is_alive() and not pending.done.is_set():  # closed between our start and our put
+                raise RuntimeError("group commit closed before this run was written; nothing was inserted")
         if pending.error is not None:
             raise pending.error
         return pending.run
@@ -79,9 +83,11 @@ class GroupCommit:
             thread.join()
             atexit.unregister(self.close)
 
-    def _start(self) -> None:
-        if self._thread is not None:
-            return
+    def _start(self) -> threading.Thread:
+        """The writer thread, started on first use."""
+        thread = self._thread
+        if thread is not None:
+            return thread
         with self._lock:
             if self._closed:
                 raise RuntimeError("group commit is closed")
@@ -89,6 +95,7 @@ class GroupCommit:
                 self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
                 self._thread.start()
                 atexit.register(self.close)
+            return self._thread
 
     def _loop(self) -> None:
         while True:

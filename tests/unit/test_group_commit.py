@@ -41,3 +41,27 @@ def test_closing_finishes_and_refuses_new_inserts(sqlite_db):
     with pytest.raises(RuntimeError, match="closed"):
         group.insert(**FIELDS)
     assert Run.select().count() == 1
+
+
+def test_a_run_handed_over_as_the_writer_stops_is_refused_not_left_waiting(sqlite_db, monkeypatch):
+    """close() between a request's start and its hand-over: the request gets an error, not a wait forever."""
+    make_processor()
+    monkeypatch.setattr(group_commit, "WRITER_CHECK_SECONDS", 0.05)
+    group = GroupCommit()
+    group.insert(**FIELDS)
+    writer, real = group._thread, group._queue
+
+    class LateQueue:
+        """The writer's queue, but the request's hand-over comes after close() has stopped the writer."""
+
+        def put(self, item):
+            if item is not None:
+                group._queue = real
+                group.close()
+                group._thread = writer  # as the request saw it before close()
+            real.put(item)
+
+    group._queue = LateQueue()
+    with pytest.raises(RuntimeError, match="nothing was inserted"):
+        group.insert(**FIELDS)
+    assert Run.select().count() == 1
