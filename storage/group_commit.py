@@ -117,11 +117,16 @@ class GroupCommit:
                 release_connection()
                 return
 
+    def _insert(self, runs: list[Run]) -> None:
+        """One statement for `runs`, counted."""
+        insert_queued_many(runs)
+        self.batches += 1
+        self.inserted += len(runs)
+        GROUP_COMMIT_RUNS.observe(len(runs))
+
     def _write(self, batch: list[_Pending]) -> None:
         try:
-            insert_queued_many([p.run for p in batch])
-            self.batches += 1
-            GROUP_COMMIT_RUNS.observe(len(batch))
+            self._insert([p.run for p in batch])
         except peewee.IntegrityError as exc:
             if len(batch) == 1:
                 batch[0].error = exc
@@ -131,8 +136,6 @@ class GroupCommit:
             release_connection()
             for p in batch:
                 p.error = exc
-        else:
-            self.inserted += len(batch)
         finally:
             for p in batch:
                 p.done.set()
@@ -140,10 +143,7 @@ class GroupCommit:
     def _one_by_one(self, batch: list[_Pending]) -> None:
         for p in batch:
             try:
-                insert_queued_many([p.run])
-                self.batches += 1
-                self.inserted += 1
-                GROUP_COMMIT_RUNS.observe(1)
+                self._insert([p.run])
             except BaseException as exc:
                 p.error = exc
                 if not isinstance(exc, peewee.IntegrityError):
