@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from settings import Settings
+from storage import rate_limits
 from storage.database import open_database
 from storage.migrations import migrate
 from telemetry.tracing import use_provider
@@ -29,6 +30,12 @@ def spans() -> InMemorySpanExporter:
     """The spans finished during the test (read with .get_finished_spans()); emptied before each test."""
     SPANS.clear()
     return SPANS
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limit_tokens(monkeypatch):
+    """Tokens a test's requests took in a batch and did not use stay with that test's database."""
+    monkeypatch.setattr(rate_limits, "_HELD", rate_limits._Held())
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):

@@ -12,9 +12,10 @@ from storage import run_states
 from storage import runs as run_store
 from storage.group_commit import GroupCommit
 from storage.migrations import migrate, pending
-from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, ScheduleEvent, Tenant, utcnow
+from storage.models import RateBucket, Run, RunAttempt, RunEvent, RunLogChunk, ScheduleEvent, Tenant, utcnow
 from storage.processors import put_processor
 from storage.quotas import PROCESSOR, TENANT, OverQuota, Quota, QuotaBook, claim, set_tenant_quota
+from storage.rate_limits import take_token
 from storage.retention import delete_runs_ended_before
 from storage.run_states import RunState
 from storage.schedules import create_schedule
@@ -132,6 +133,60 @@ def _end(run, ended):
     run_store.finish_attempt(attempt.id, outcome="succeeded", exit_code=0, container_id=None, log_tail="")
     run_store.append_log(run.id, 1, "hello\n")
     run_states.transition(run.id, RunState.SUCCEEDED, finished_at=ended)
+
+
+def check_attempt_end_is_recorded_once_with_the_runs_usage(db):
+    make_processor()
+    run = make_run()
+    first = run_store.start_attempt(run.id, 1, "w")
+    ended = {"outcome": "failed", "exit_code": 1, "container_id": "c1", "log_tail": "tail", "run_id": run.id}
+    assert run_store.finish_attempt(first.id, cpu_seconds=1.5, peak_memory_bytes=2000, **ended)
+    # Ended once: a second end (a lost-worker takeover racing the worker) neither records nor adds again.
+    assert not run_store.finish_attempt(first.id, cpu_seconds=9.0, peak_memory_bytes=9000, **ended)
+    second = run_store.start_attempt(run.id, 2, "w")
+    assert run_store.finish_attempt(second.id, cpu_seconds=0.25, peak_memory_bytes=1000, **ended)
+    stored = Run.get_by_id(run.id)
+    assert (stored.cpu_seconds, stored.peak_memory_bytes) == (1.75, 2000)  # summed; the highest peak
+    attempt = RunAttempt.get_by_id(first.id)
+    assert (attempt.outcome, attempt.exit_code, attempt.container_id, attempt.log_tail) == ("failed", 1, "c1", "tail")
+    assert (attempt.cpu_seconds, attempt.peak_memory_bytes) == (1.5, 2000) and attempt.finished_at is not None
+    # An attempt whose usage was not measured leaves the totals as they are; one with no container keeps its id.
+    third = run_store.start_attempt(run.id, 3, "w")
+    run_store.set_attempt_container(third.id, "c3")
+    unmeasured = {**ended, "container_id": None}
+    assert run_store.finish_attempt(third.id, cpu_seconds=None, peak_memory_bytes=None, **unmeasured)
+    assert (Run.get_by_id(run.id).cpu_seconds, Run.get_by_id(run.id).peak_memory_bytes) == (1.75, 2000)
+    assert RunAttempt.get_by_id(third.id).container_id == "c3"
+    fresh = make_run()
+    only = run_store.start_attempt(fresh.id, 1, "w")
+    assert run_store.finish_attempt(only.id, cpu_seconds=None, peak_memory_bytes=512, **{**ended, "run_id": fresh.id})
+    assert (Run.get_by_id(fresh.id).cpu_seconds, Run.get_by_id(fresh.id).peak_memory_bytes) == (None, 512)
+
+
+def check_rate_limit_grants_exactly_the_burst_to_racing_takers(db, racers=8, burst=5):
+    granted, barrier = [], threading.Barrier(racers)
+
+    def take():
+        barrier.wait()
+        granted.append(take_token("acme", 0.001, burst))
+        db.close()
+
+    threads = [threading.Thread(target=take) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(granted)[:burst] == [0.0] * burst  # taken
+    assert all(wait > 100 for wait in sorted(granted)[burst:])  # refused: the next token is 1,000 s away
+    assert take_token("other", 0.001, burst) == 0.0  # a bucket per tenant
+    # At 10,000/s a take asks for a batch of 60 (a tenth of the burst): one write, then 59 handed out in-process.
+    assert take_token("batched", 10_000, 600) == 0.0
+    first = RateBucket.get_by_id("batched")
+    assert first.tokens == 540
+    assert [take_token("batched", 10_000, 600) for _ in range(59)] == [0.0] * 59
+    assert RateBucket.get_by_id("batched").updated_at == first.updated_at
+    assert take_token("batched", 10_000, 600) == 0.0
+    assert RateBucket.get_by_id("batched").tokens <= 540  # the next batch (after what refilled meanwhile)
 
 
 def check_retention_deletes_old_runs_with_all_their_rows(db):
@@ -298,6 +353,8 @@ def check_group_commit_gives_each_run_its_own_answer(db, count=12):
 
 
 CASES = [
+    check_attempt_end_is_recorded_once_with_the_runs_usage,
+    check_rate_limit_grants_exactly_the_burst_to_racing_takers,
     check_group_commit_inserts_concurrent_runs_together,
     check_group_commit_gives_each_run_its_own_answer,
     check_queued_runs_are_counted_by_priority,

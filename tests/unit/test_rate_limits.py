@@ -9,7 +9,8 @@ import pytest
 
 from cli.main import main
 from storage.api_keys import create_key
-from storage.rate_limits import set_rate_limit, take_token
+from storage.models import RateBucket
+from storage.rate_limits import LEASE_SECONDS, _Held, batch_size, set_rate_limit, take_token
 from tests.conftest import key_headers
 from web.app import create_app
 
@@ -30,6 +31,40 @@ def test_a_bucket_allows_its_burst_then_its_rate(sqlite_db):
     assert [take_token("acme", 2.0, 3, now=at(100)) for _ in range(4)][-1] == pytest.approx(0.5)
     # Tenants have buckets of their own.
     assert take_token("other", 2.0, 3, now=at(100)) == 0.0
+
+
+def test_a_process_takes_tokens_in_batches_and_hands_them_out_itself(sqlite_db):
+    create_key("acme", "admin", actor="test")
+    assert batch_size(100.0, 50) == 5  # a twentieth of a second of the rate, at most a tenth of the burst
+    assert (batch_size(100.0, 20), batch_size(2.0, 100), batch_size(1000.0, 5)) == (2, 1, 1)
+
+    def level():
+        return RateBucket.get_by_id("acme").tokens
+
+    assert take_token("acme", 100.0, 50, now=at(0)) == 0.0
+    assert level() == 45  # five taken from the shared bucket: one used, four held by this process
+    assert [take_token("acme", 100.0, 50, now=at(0)) for _ in range(4)] == [0.0] * 4
+    assert level() == 45  # handed out without the database
+    assert take_token("acme", 100.0, 50, now=at(0)) == 0.0
+    assert level() == 40
+    # Near empty, a take asks for one token rather than a batch.
+    RateBucket.update(tokens=2.5).execute()
+    assert [take_token("acme", 100.0, 50, now=at(0)) for _ in range(4)] == [0.0] * 4  # the four held
+    assert [take_token("acme", 100.0, 50, now=at(0)) for _ in range(2)] == [0.0, 0.0]  # one at a time
+    assert level() == 0.5
+    assert take_token("acme", 100.0, 50, now=at(0)) == pytest.approx(0.005)  # half a token short at 100/s
+
+
+def test_held_tokens_lapse_and_are_kept_apart_by_limit():
+    clock = [0.0]
+    held = _Held(clock=lambda: clock[0])
+    held.add(("acme", 100.0, 50), 2)
+    assert not held.take(("acme", 10.0, 50))  # another limit: none held
+    assert held.take(("acme", 100.0, 50))
+    clock[0] = LEASE_SECONDS  # not used in time: dropped
+    assert not held.take(("acme", 100.0, 50))
+    held.add(("acme", 100.0, 50), 1)
+    assert held.take(("acme", 100.0, 50)) and not held.take(("acme", 100.0, 50))
 
 
 @pytest.fixture
