@@ -23,10 +23,10 @@ from actors.containers import ContainerRunner, ContainerSpec, InfrastructureErro
 from actors.images import ImageRefused, PinnedImages
 from actors.outcomes import Verdict, judge
 from actors.output import OutputCapture
-from actors.retry_policy import INFRASTRUCTURE_OUTCOMES, Decision, RetryPolicy, decide
+from actors.retry_policy import INFRASTRUCTURE_OUTCOMES, Decision, RetryPolicy, decide, needs_counts
 from settings import Settings
 from storage import runs as run_store
-from storage.database import release_connection
+from storage.database import database, release_connection
 from storage.errors import NotFound
 from storage.models import Processor, Run, utcnow
 from storage.processors import get_processor
@@ -307,21 +307,31 @@ class Executor:
     def _finish(
         self, run: Run, number: int, attempt_id: int, ended: AttemptEnd, capture: OutputCapture, processor: Processor | None
     ) -> Decision | None:
-        capture.flush(strict=True)
-        run_store.finish_attempt(
-            attempt_id,
-            outcome=ended.verdict.attempt_outcome,
-            exit_code=ended.exit_code,
-            container_id=ended.container_id,
-            log_tail=capture.tail,
-            cpu_seconds=ended.cpu_seconds,
-            peak_memory_bytes=ended.peak_memory_bytes,
-            run_id=run.id,
-        )
-        # The retry policy of the processor this attempt ran with (read when it was claimed).
-        decision = self._decide(run, ended.verdict, exit_code=ended.exit_code, retry=processor.retry if processor is not None else {})
-        if not self._record_end(run.id, number, decision, exit_code=ended.exit_code, result=ended.result):
-            return None  # cancelled meanwhile, or taken over: the other writer won
+        """The attempt's end in one transaction: its last output, the attempt row (and the run's usage totals),
+        and the run's next state. If it fails, nothing of it is written and the output is kept for the retry."""
+        text = capture.take_pending()
+        try:
+            with database.atomic():
+                if text:
+                    run_store.append_log(run.id, number, text)
+                run_store.finish_attempt(
+                    attempt_id,
+                    outcome=ended.verdict.attempt_outcome,
+                    exit_code=ended.exit_code,
+                    container_id=ended.container_id,
+                    log_tail=capture.tail,
+                    cpu_seconds=ended.cpu_seconds,
+                    peak_memory_bytes=ended.peak_memory_bytes,
+                    run_id=run.id,
+                )
+                # The retry policy of the processor this attempt ran with (read when it was claimed).
+                retry = processor.retry if processor is not None else {}
+                decision = self._decide(run, ended.verdict, exit_code=ended.exit_code, retry=retry)
+                if not self._record_end(run.id, number, decision, exit_code=ended.exit_code, result=ended.result):
+                    return None  # cancelled meanwhile, or taken over: the other writer won
+        except BaseException:
+            capture.put_back(text)
+            raise
         return decision
 
     def _decide(self, run: Run, verdict: Verdict, *, exit_code: int | None, retry: dict | None = None) -> Decision:
@@ -331,7 +341,9 @@ class Executor:
                 retry = get_processor(run.processor).retry
             except NotFound:
                 retry = {}
-        processor_attempts, infrastructure_failures = run_store.attempt_counts(run.id, INFRASTRUCTURE_OUTCOMES)
+        processor_attempts, infrastructure_failures = (
+            run_store.attempt_counts(run.id, INFRASTRUCTURE_OUTCOMES) if needs_counts(verdict) else (0, 0)
+        )
         return decide(
             verdict,
             exit_code=exit_code,

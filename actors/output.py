@@ -85,24 +85,35 @@ class OutputCapture:
         If the sink fails (the database is away), the text is kept for the
         next flush, in order; the error is logged, or raised when `strict`.
         """
-        with self._lock:
-            if not self._pending:
-                return True
-            text = "".join(self._pending)
-            self._pending = []
+        text = self.take_pending()
+        if not text:
+            return True
         try:
             self._sink(text)
         except Exception:
-            with self._lock:
-                self._pending.insert(0, text)
+            self.put_back(text)
             if strict:
                 raise
             log.warning("could not store %d characters of output; keeping them for the next flush", len(text), exc_info=True)
             return False
         return True
 
+    def take_pending(self) -> str:
+        """The text not yet stored, for a caller that stores it itself (in a transaction of its own);
+        `put_back` it if that fails."""
+        with self._lock:
+            text = "".join(self._pending)
+            self._pending = []
+        return text
+
+    def put_back(self, text: str) -> None:
+        """Text from `take_pending` that could not be stored: it goes first in the next flush."""
+        if text:
+            with self._lock:
+                self._pending.insert(0, text)
+
     def finish(self) -> None:
-        """Decode what is left, then flush."""
+        """Decode what is left (the caller stores it: `flush`, or `take_pending` in its own transaction)."""
         for stream, decoder in self._decoders.items():
             rest = decoder.decode(b"", final=True)
             if rest:
@@ -110,7 +121,6 @@ class OutputCapture:
         with self._lock:
             if self._stdout_line.startswith(RESULT_PREFIX):
                 self._result_line = self._stdout_line[len(RESULT_PREFIX) :]
-        self.flush()
 
     def note(self, message: str) -> None:
         """Add a line of Dockyard's own to the log (even past the cap)."""

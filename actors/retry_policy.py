@@ -71,6 +71,12 @@ def is_retryable(verdict: Verdict, exit_code: int | None, policy: RetryPolicy) -
     return False  # oom_killed, cancelled: the same run would end the same way
 
 
+def needs_counts(verdict: Verdict) -> bool:
+    """Whether `decide` needs the run's attempt counts for this verdict: not for an attempt that succeeded or
+    was cancelled (the run's end follows from the verdict alone), so the worker skips reading them."""
+    return verdict.attempt_outcome not in (AttemptOutcome.SUCCEEDED, AttemptOutcome.CANCELLED)
+
+
 def decide(
     verdict: Verdict,
     *,
@@ -86,7 +92,7 @@ def decide(
     that reached the processor; `infrastructure_failures` those (this one
     included) that the engine failed.
     """
-    if verdict.attempt_outcome in (AttemptOutcome.SUCCEEDED, AttemptOutcome.CANCELLED):
+    if not needs_counts(verdict):
         return Decision(verdict.run_state, verdict.reason, verdict.message)
     if verdict.attempt_outcome in INFRASTRUCTURE_OUTCOMES and verdict.reason not in NEVER_RETRIED_REASONS:
         if infrastructure_failures <= infrastructure_retries:

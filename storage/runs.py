@@ -13,7 +13,7 @@ import uuid
 
 from peewee import Case, Tuple, fn
 
-from storage.database import database
+from storage.database import database, is_postgres
 from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.metrics import RUNS_CANCELLED
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
@@ -254,6 +254,8 @@ def finish_attempt(
     }
     if container_id is not None:
         changes["container_id"] = container_id
+    if run_id is not None and is_postgres(database.obj):
+        return _finish_attempt_postgres(attempt_id, run_id, changes)
     with database.atomic():
         recorded = RunAttempt.update(changes).where((RunAttempt.id == attempt_id) & RunAttempt.finished_at.is_null()).execute() == 1
         if recorded and (cpu_seconds is not None or peak_memory_bytes is not None):
@@ -270,6 +272,26 @@ def finish_attempt(
                 )
             Run.update(totals).where(Run.id == run_id).execute()
     return recorded
+
+
+def _finish_attempt_postgres(attempt_id: int, run_id: str, changes: dict) -> bool:
+    """finish_attempt in one statement (one round trip, atomic on its own): the attempt's end, and the run's
+    totals updated only if this statement ended the attempt."""
+    set_sql = ", ".join(f"{RunAttempt._meta.fields[name].column_name} = %s" for name in changes)
+    params = [RunAttempt._meta.fields[name].db_value(value) for name, value in changes.items()]
+    totals, totals_params = [], []
+    if changes["cpu_seconds"] is not None:
+        totals.append("cpu_seconds = COALESCE(runs.cpu_seconds, 0) + %s")
+        totals_params.append(changes["cpu_seconds"])
+    if changes["peak_memory_bytes"] is not None:
+        totals.append("peak_memory_bytes = GREATEST(runs.peak_memory_bytes, %s)")  # GREATEST skips a NULL
+        totals_params.append(changes["peak_memory_bytes"])
+    sql = f"WITH ended AS (UPDATE run_attempts SET {set_sql} WHERE id = %s AND finished_at IS NULL RETURNING id)"
+    params.append(attempt_id)
+    if totals:
+        sql += f", added AS (UPDATE runs SET {', '.join(totals)} WHERE id = %s AND EXISTS (SELECT 1 FROM ended))"
+        params += [*totals_params, run_id]
+    return database.execute_sql(f"{sql} SELECT count(*) FROM ended", params).fetchone()[0] == 1
 
 
 def end_lost_attempt(run_id: str, number: int, message: str) -> bool:

@@ -46,6 +46,7 @@ def test_logs_are_capped_with_one_notice_and_tail_keeps_going():
     c.feed(STDOUT, b"0123456789abcdef")
     c.feed(STDERR, b"more output")
     c.finish()
+    c.flush()
     text = "".join(stored)
     assert text.startswith("0123456789\n[dockyard] log truncated at 10 bytes")
     assert "more" not in text
@@ -59,6 +60,7 @@ def test_utf8_split_across_frames_is_decoded():
     c.feed(STDOUT, data[:2])
     c.feed(STDOUT, data[2:])
     c.finish()
+    c.flush()
     assert "".join(stored) == "héllo\n"
 
 
@@ -99,4 +101,22 @@ def test_nul_bytes_are_stored_as_the_replacement_character():
     c, stored = capture()
     c.feed(STDOUT, b"a\x00\x00b\n")
     c.finish()
+    c.flush()
     assert "".join(stored) == "a\ufffd\ufffdb\n" and "\x00" not in c.tail
+
+
+def test_finish_leaves_the_rest_for_the_caller_to_store_in_its_own_transaction():
+    c, stored = capture()
+    c.feed(STDOUT, b"early\n")
+    c.flush()
+    c.feed(STDOUT, "late \u00e9".encode()[:-1])  # the last character cut in half: decoded by finish
+    c.finish()
+    c.note("ended")
+    assert stored == ["early\n"]
+    text = c.take_pending()
+    assert text == "late \ufffd[dockyard] ended\n"
+    assert c.take_pending() == ""
+    c.put_back(text)  # that transaction failed: the text goes first in the next flush
+    c.feed(STDOUT, b"after\n")
+    c.flush()
+    assert stored == ["early\n", text + "after\n"]
