@@ -14,10 +14,10 @@ import logging
 import os
 import sys
 
-import docker
 from dramatiq import cli
 
 from actors.concurrency import choose_threads, dramatiq_arguments
+from actors.engine import engine_client
 from settings import Settings, SettingsError
 from telemetry.logs import configure_logging
 
@@ -26,7 +26,7 @@ ENGINE_TIMEOUT_SECONDS = 5
 
 
 def engine_cpus(settings: Settings) -> int:
-    client = docker.DockerClient(base_url=settings.docker_url, timeout=ENGINE_TIMEOUT_SECONDS)
+    client = engine_client(settings, timeout=ENGINE_TIMEOUT_SECONDS)
     try:
         return client.info()["NCPU"]
     finally:

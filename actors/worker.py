@@ -10,13 +10,13 @@ import logging
 import threading
 import time
 
-import docker
 import dramatiq
 
 from actors import metrics
 from actors.broker import create_broker
 from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
+from actors.engine import engine_client
 from actors.execution import Executor
 from actors.housekeeping import Housekeeping, declare_housekeeping_actors
 from actors.queues import QueueAdmin
@@ -38,7 +38,7 @@ shutdown = GracefulShutdown(settings.worker_shutdown_grace_seconds)
 broker = create_broker(settings)
 broker.add_middleware(shutdown)
 dramatiq.set_broker(broker)
-client = docker.DockerClient(base_url=settings.docker_url)
+client = engine_client(settings)
 try:
     usage = AttemptUsage.for_engine(client.info())
 except Exception:  # the engine is down now: attempts fail as infrastructure errors until it is back

@@ -21,6 +21,7 @@ import yaml
 from actors.broker import create_broker
 from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
+from actors.engine import engine_client
 from actors.execution import Executor
 from actors.runs import declare_run_actor
 from actors.usage import AttemptUsage
@@ -72,7 +73,7 @@ def sample_processors() -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def docker_client():
-    client = docker.from_env()
+    client = engine_client(Settings())  # the worker's own client, on the default engine
     client.ping()
     return client
 
