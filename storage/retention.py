@@ -9,9 +9,9 @@ from storage.database import database
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, ScheduleEvent
 
 BATCH = 200
-# After each batch, wait this many times as long as the batch took: retention takes at most half of
+# After each batch, wait this many times as long as the batch took: retention takes at most a quarter of
 # the database's time from submissions and reads while it works through a long backlog.
-PAUSE_RATIO = 1.0
+PAUSE_RATIO = 3.0
 # One call stops after this long; the next (an hour later) goes on where it stopped.
 BUDGET_SECONDS = 300.0
 
