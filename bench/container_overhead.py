@@ -34,12 +34,15 @@ import requests
 from docker.utils.socket import frames_iter
 
 from actors.containers import ContainerSpec, container_options
-from bench.stack import Stack, machine_line, percentile
+from bench.stack import Stack, cpu_per_item_line, cpu_seconds_by_command, machine_line, percentile
 from storage.models import Run
 from storage.processors import get_processor
 from storage.run_states import RunState
 
 POLL_SECONDS = 0.01
+# A backlog's rate comes from the runs' own timestamps, not from when the bench saw them end: it polls
+# rarely so that its queries take no CPU from the worker it measures (the direct path has no poller).
+BACKLOG_POLL_SECONDS = 0.25
 PAYLOAD = {"hello": "bench"}
 
 
@@ -88,7 +91,7 @@ def submit(session: requests.Session, url: str) -> str:
     return resp.json()["id"]
 
 
-def wait_finished(run_ids: list[str], deadline_seconds: float) -> list[Run]:
+def wait_finished(run_ids: list[str], deadline_seconds: float, poll_seconds: float = POLL_SECONDS) -> list[Run]:
     """Poll the database until every run has ended; fail loudly if one did not succeed."""
     deadline = time.monotonic() + deadline_seconds
     while True:
@@ -100,7 +103,7 @@ def wait_finished(run_ids: list[str], deadline_seconds: float) -> list[Run]:
             return runs
         if time.monotonic() > deadline:
             raise SystemExit(f"bench: {len(run_ids) - len(runs)} runs not finished within {deadline_seconds:.0f}s")
-        time.sleep(POLL_SECONDS)
+        time.sleep(poll_seconds)
 
 
 def seconds(a, b) -> float:
@@ -115,7 +118,7 @@ def direct_rate(client: docker.DockerClient, spec: ContainerSpec, runs: int, par
 
 
 def backlog(session: requests.Session, url: str, runs: int) -> list[Run]:
-    return wait_finished([submit(session, url) for _ in range(runs)], 30 + runs * 5)
+    return wait_finished([submit(session, url) for _ in range(runs)], 30 + runs * 5, BACKLOG_POLL_SECONDS)
 
 
 def freed_thread_gaps(runs: list[Run], threads: int) -> list[float]:
@@ -165,10 +168,16 @@ def defaults(args, client: docker.DockerClient, spec: ContainerSpec, stack: Stac
     direct = {level: [] for level in levels}
     dockyard, gaps = [], []
     per_round = max(1, args.runs // args.rounds)
+    labels = stack.cpu_labels()
+    cpu = {"direct": {}, "dockyard": {}}
     for _ in range(args.rounds):
         for level in levels:
+            before = cpu_seconds_by_command(labels)
             direct[level].append(direct_rate(client, spec, per_round, level))
+            add_cpu(cpu["direct"], before, cpu_seconds_by_command(labels))
+        before = cpu_seconds_by_command(labels)
         runs = backlog(session, url, per_round)
+        add_cpu(cpu["dockyard"], before, cpu_seconds_by_command(labels))
         dockyard.append(per_round / seconds(min(r.created_at for r in runs), max(r.finished_at for r in runs)))
         gaps += freed_thread_gaps(runs, threads)
     print(f"backlog: {args.rounds} rounds of {per_round} runs, alternating (runs/s, median of rounds):")
@@ -178,11 +187,19 @@ def defaults(args, client: docker.DockerClient, spec: ContainerSpec, stack: Stac
     best_rate, rate = statistics.median(direct[best]), statistics.median(dockyard)
     print(f"  dockyard, {threads} threads:  {rate:.2f}  ({', '.join(f'{r:.2f}' for r in dockyard)})")
     print(f"  dockyard / direct at its best ({best} at a time): {rate / best_rate * 100:.0f}%")
+    print("cpu per run, whole machine (ms; the bench's own polling is 'bench'):")
+    print(f"  direct   {cpu_per_item_line({}, cpu['direct'], per_round * args.rounds * len(levels))}")
+    print(f"  dockyard {cpu_per_item_line({}, cpu['dockyard'], per_round * args.rounds)}")
     if gaps:
         ms = [g * 1000 for g in gaps]
         print(f"freed thread -> next run claimed: p50 {percentile(ms, 50):.0f}  p95 {percentile(ms, 95):.0f}  max {max(ms):.0f} ms")
     if args.stream:
         stream(args.stream, stack, session, url)
+
+
+def add_cpu(into: dict[str, float], before: dict[str, float], after: dict[str, float]) -> None:
+    for name, used in after.items():
+        into[name] = into.get(name, 0.0) + used - before.get(name, 0.0)
 
 
 def stream(total: int, stack: Stack, session: requests.Session, url: str) -> None:
@@ -200,7 +217,7 @@ def stream(total: int, stack: Stack, session: requests.Session, url: str) -> Non
             pending.append(submit(session, url))
         finished = {r.id for r in Run.select(Run.id, Run.state).where(Run.id.in_(pending) & Run.finished_at.is_null(False))}
         if not finished:
-            time.sleep(0.05)
+            time.sleep(BACKLOG_POLL_SECONDS)
             continue
         failed = Run.select().where(Run.id.in_(list(finished)) & (Run.state != RunState.SUCCEEDED)).first()
         if failed is not None:
@@ -273,7 +290,7 @@ def main() -> None:
             with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
                 list(pool.map(lambda _: direct_lifecycle(client, spec), range(per_round)))
             direct_seconds += time.perf_counter() - started
-            runs = wait_finished([submit(session, url) for _ in range(per_round)], 30 + per_round * 5)
+            runs = backlog(session, url, per_round)
             dockyard_seconds += seconds(min(r.created_at for r in runs), max(r.finished_at for r in runs))
         total = per_round * args.rounds
         direct_rate, dockyard_rate = total / direct_seconds, total / dockyard_seconds

@@ -73,9 +73,11 @@ def machine_line() -> str:
     )
 
 
-def cpu_seconds_by_command() -> dict[str, float]:
-    """CPU seconds used so far by every process on the machine, summed by command name."""
+def cpu_seconds_by_command(labels: dict[int, str] | None = None) -> dict[str, float]:
+    """CPU seconds used so far by every process on the machine, summed by command name; a process in `labels`
+    (pid -> name), or whose parent is, is counted under that name instead (e.g. "worker" rather than "python")."""
     tick = os.sysconf("SC_CLK_TCK")
+    labels = labels or {}
     totals: dict[str, float] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -85,9 +87,16 @@ def cpu_seconds_by_command() -> dict[str, float]:
             continue
         name = raw[raw.index("(") + 1 : raw.rindex(")")]
         fields = raw[raw.rindex(")") + 2 :].split()
-        name = {"beam.smp": "rabbitmq"}.get(name, name.split(":")[0])
+        name = labels.get(int(pid)) or labels.get(int(fields[1])) or {"beam.smp": "rabbitmq"}.get(name, name.split(":")[0])
         totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return totals
+
+
+def cpu_per_item_line(before: dict[str, float], after: dict[str, float], items: int, top: int = 7) -> str:
+    """'total N ms: name N, ...': the CPU milliseconds per item between two samples, heaviest first."""
+    used = {name: (after[name] - before.get(name, 0.0)) * 1000 / items for name in after}
+    heaviest = sorted(((name, ms) for name, ms in used.items() if ms >= 0.5), key=lambda item: -item[1])
+    return f"total {sum(used.values()):.0f} ms: " + ", ".join(f"{name} {ms:.0f}" for name, ms in heaviest[:top])
 
 
 def cpu_share_line(before: dict[str, float], after: dict[str, float], wall: float, top: int = 6) -> str:
@@ -228,6 +237,13 @@ class Stack:
                     return url
             time.sleep(0.2)
         sys.exit(f"bench: gunicorn not ready within {READY_DEADLINE_SECONDS}s; see {self.logs}/web.log")
+
+    def cpu_labels(self) -> dict[int, str]:
+        """pid -> name for cpu_seconds_by_command: this stack's processes, and the benchmark itself."""
+        names = {os.getpid(): "bench"}
+        for proc in self.processes:
+            names[proc.pid] = "worker" if "actors" in proc.args else "gunicorn" if "gunicorn" in proc.args[0] else "stack"
+        return names
 
     def start_worker(self, *, threads: int | None, **env: str) -> subprocess.Popen:
         """A dramatiq worker as the Procfile runs it: with `threads` (and a prefetch to match), or, with None,

@@ -35,14 +35,14 @@ MAX_CONNECTIONS = 256
 class Client:
     """A minimal HTTP/1.1 keep-alive client: enough for one POST shape, cheap enough not to be the bottleneck."""
 
-    def __init__(self, base_url: str, path: str, headers: dict[str, str] | None = None):
+    def __init__(self, base_url: str, path: str, headers: dict[str, str] | None = None, max_connections: int = MAX_CONNECTIONS):
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port or 80
         self.path = path
         self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.open = 0
-        self.slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self.slots = asyncio.Semaphore(max_connections)  # a request due while all are busy waits (and its wait is counted)
 
     async def post(self, body: bytes) -> int:
         async with self.slots:
@@ -159,6 +159,12 @@ def main() -> None:
         help="export spans over OTLP/HTTP to a stand-in collector (bench/otlp_sink.py, its own process) to include tracing's cost; "
         "RATIO < 1 samples that share of traces (parentbased_traceidratio), default all",
     )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help=f"at most this many keep-alive connections, opened as needed (default {MAX_CONNECTIONS})",
+    )
     parser.add_argument("--sqlite", action="store_true", help="SQLite (make run's default database, WAL) instead of Postgres")
     parser.add_argument(
         "--durable",
@@ -200,14 +206,16 @@ def main() -> None:
             print(f"floor, POST /healthz at {args.rate:g}/s: {asyncio.run(floor())}")
 
         async def run() -> tuple:
-            client = Client(url, "/v1/runs", stack.auth_header)
+            client = Client(url, "/v1/runs", stack.auth_header, args.connections)
             warm = (await drive(client, args.rate, args.warmup, body))[1] if args.warmup > 0 else collections.Counter()
             cpu0, machine0 = time.process_time(), cpu_seconds_by_command()
             measured = await drive(client, args.rate, args.seconds, body)
             machine = cpu_share_line(machine0, cpu_seconds_by_command(), measured[2])
-            return (*measured, time.process_time() - cpu0, client.open, warm.get(201, 0), machine)
+            return (*measured, time.process_time() - cpu0, client.open, warm, machine)
 
-        latencies, outcomes, wall, client_cpu, connections, warm_accepted, machine = asyncio.run(run())
+        latencies, outcomes, wall, client_cpu, connections, warm, machine = asyncio.run(run())
+        warm_accepted = warm.get(201, 0)
+        warm_errors = {str(k): v for k, v in warm.items() if k != 201}
         accepted = outcomes.get(201, 0)
         errors = {str(k): v for k, v in outcomes.items() if k != 201}
         sent = sum(outcomes.values())
@@ -218,7 +226,7 @@ def main() -> None:
             print(
                 f"latency ms: p50 {percentile(ms, 50):.1f}  p95 {percentile(ms, 95):.1f}  p99 {percentile(ms, 99):.1f}  max {max(ms):.1f}"
             )
-        print(f"client: {connections} connections, {client_cpu / wall * 100:.0f}% of one cpu")
+        print(f"client: {connections} connections (at most {args.connections}), {client_cpu / wall * 100:.0f}% of one cpu")
         print(f"cpu (100% = one of {os.cpu_count()}): {machine}")
         time.sleep(1)  # published marks are written in batches every 50 ms
         rows = Run.select().count()
@@ -226,7 +234,7 @@ def main() -> None:
         unpublished = Run.select().where(Run.published_at.is_null()).count()
         print(
             f"check: {accepted + warm_accepted} accepted (warm-up included): {rows} run rows, "
-            f"{unpublished} unpublished, {depth} messages in the queue"
+            f"{unpublished} unpublished, {depth} messages in the queue" + (f"; warm-up errors {warm_errors}" if warm_errors else "")
         )
         if tracing:
             time.sleep(6)  # the exporters' batches go out every 5 s
