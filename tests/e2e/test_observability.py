@@ -3,8 +3,11 @@ processor's own span), exported over OTLP/HTTP to a receiver the test runs; JSON
 
 from __future__ import annotations
 
+import fcntl
 import json
 import secrets
+import socket
+import struct
 
 import docker
 import pytest
@@ -14,12 +17,21 @@ from tests.conftest import required_env, unique, wait_until
 from tests.e2e.test_procfile import procfile_stack
 from tests.otlp_receiver import Receiver
 
+SIOCGIFADDR = 0x8915  # Linux: an interface's IPv4 address
 ENDED = ("succeeded", "failed", "timed_out", "dead_letter", "cancelled")
 
 
 def bridge_gateway() -> str:
     """The host's address on Docker's default bridge: where a bridged container reaches the receiver."""
-    return docker.from_env().networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    bridge = docker.from_env().networks.get("bridge").attrs
+    if gateway := bridge["IPAM"]["Config"][0].get("Gateway"):
+        return gateway
+    # NOTE: an engine that found its bridge interface already up (docker0 made by an earlier
+    # start) reports only the subnet: the gateway is that interface's own address.
+    name = bridge["Options"]["com.docker.network.bridge.name"].encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, struct.pack("256s", name[:15]))
+    return socket.inet_ntoa(answer[20:24])
 
 
 def sample_image(name: str) -> str:
