@@ -111,6 +111,13 @@ def open_database(url: str, *, pool_size: int = 10) -> peewee.Database:
     return db
 
 
+def set_clause(model: type[peewee.Model], changes: dict) -> tuple[str, list]:
+    """`column = %s, ...` and its parameters for hand-written Postgres UPDATEs of `model` (field name -> value)."""
+    fields = model._meta.fields
+    sql = ", ".join(f"{fields[name].column_name} = %s" for name in changes)
+    return sql, [fields[name].db_value(value) for name, value in changes.items()]
+
+
 def is_postgres(db: peewee.Database) -> bool:
     return isinstance(db, peewee.PostgresqlDatabase)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from enum import StrEnum
 
-from storage.database import database, is_postgres
+from storage.database import database, is_postgres, set_clause
 from storage.models import Run, RunEvent, utcnow
 
 
@@ -177,8 +177,7 @@ def _transition_postgres(run_id, to_state, sources, reason, message, expected_at
     the same statement: both or neither.
     """
     changes = {"state": to_state, "updated_at": now, **fields}
-    set_sql = ", ".join(f"{Run._meta.fields[name].column_name} = %s" for name in changes)
-    params = [Run._meta.fields[name].db_value(value) for name, value in changes.items()]
+    set_sql, params = set_clause(Run, changes)
     fence, fence_params = "id = %s", [run_id]
     if expected_attempt is not None:
         fence, fence_params = "id = %s AND attempts = %s", [run_id, expected_attempt]

@@ -13,7 +13,7 @@ import uuid
 
 from peewee import Case, Tuple, fn
 
-from storage.database import database, is_postgres
+from storage.database import database, is_postgres, set_clause
 from storage.errors import Conflict, InvalidSpec, NotFound
 from storage.metrics import RUNS_CANCELLED
 from storage.models import Run, RunAttempt, RunEvent, RunLogChunk, utcnow
@@ -233,17 +233,16 @@ def start_attempt(run_id: str, number: int, worker: str) -> RunAttempt:
 def finish_attempt(
     attempt_id: int,
     *,
+    run_id: str,
     outcome: str,
     exit_code: int | None,
     container_id: str | None,
     log_tail: str | None,
     cpu_seconds: float | None = None,
     peak_memory_bytes: int | None = None,
-    run_id: str | None = None,
 ) -> bool:
-    """Record an attempt's end, unless it was already ended (e.g. as worker_lost); True if recorded.
-    What its container used is added to the run's totals in the same transaction (`run_id`, when the
-    caller knows it, saves reading it from the attempt)."""
+    """Record an attempt (of run `run_id`)'s end, unless it was already ended (e.g. as worker_lost); True if
+    recorded. What its container used is added to the run's totals in the same transaction."""
     changes = {
         "outcome": outcome,
         "exit_code": exit_code,
@@ -254,13 +253,11 @@ def finish_attempt(
     }
     if container_id is not None:
         changes["container_id"] = container_id
-    if run_id is not None and is_postgres(database.obj):
+    if is_postgres(database.obj):
         return _finish_attempt_postgres(attempt_id, run_id, changes)
     with database.atomic():
         recorded = RunAttempt.update(changes).where((RunAttempt.id == attempt_id) & RunAttempt.finished_at.is_null()).execute() == 1
         if recorded and (cpu_seconds is not None or peak_memory_bytes is not None):
-            if run_id is None:
-                run_id = RunAttempt.select(RunAttempt.run).where(RunAttempt.id == attempt_id).scalar()
             totals = {}
             if cpu_seconds is not None:
                 totals[Run.cpu_seconds] = fn.COALESCE(Run.cpu_seconds, 0) + cpu_seconds
@@ -277,8 +274,7 @@ def finish_attempt(
 def _finish_attempt_postgres(attempt_id: int, run_id: str, changes: dict) -> bool:
     """finish_attempt in one statement (one round trip, atomic on its own): the attempt's end, and the run's
     totals updated only if this statement ended the attempt."""
-    set_sql = ", ".join(f"{RunAttempt._meta.fields[name].column_name} = %s" for name in changes)
-    params = [RunAttempt._meta.fields[name].db_value(value) for name, value in changes.items()]
+    set_sql, params = set_clause(RunAttempt, changes)
     totals, totals_params = [], []
     if changes["cpu_seconds"] is not None:
         totals.append("cpu_seconds = COALESCE(runs.cpu_seconds, 0) + %s")

@@ -130,7 +130,7 @@ def check_created_run_reads_back_with_its_event(db):
 def _end(run, ended):
     run_states.transition(run.id, RunState.RUNNING, attempts=1, started_at=ended)
     attempt = run_store.start_attempt(run.id, 1, "w")
-    run_store.finish_attempt(attempt.id, outcome="succeeded", exit_code=0, container_id=None, log_tail="")
+    run_store.finish_attempt(attempt.id, run_id=run.id, outcome="succeeded", exit_code=0, container_id=None, log_tail="")
     run_store.append_log(run.id, 1, "hello\n")
     run_states.transition(run.id, RunState.SUCCEEDED, finished_at=ended)
 
