@@ -35,6 +35,8 @@ class Settings:
     # Runs a worker process runs at once; 0 chooses from the Docker engine's CPUs (actors/concurrency.py).
     worker_threads: int = 0
     worker_name: str = field(default_factory=_default_worker_name)
+    # A worker writes its heartbeat this often; silent for 3 periods, it shows as lost.
+    worker_heartbeat_seconds: int = 10
     # Bounds that keep a delivery under RabbitMQ's consumer_timeout (see
     # infra/rabbitmq/rabbitmq.conf): the longest run a processor may ask for.
     max_timeout_seconds: int = 3600
@@ -122,6 +124,7 @@ class Settings:
             "broker_consumer_timeout_seconds",
             "max_backoff_seconds",
             "lease_seconds",
+            "worker_heartbeat_seconds",
             "queue_max_length",
             "worker_shutdown_grace_seconds",
             "schedule_min_interval_seconds",

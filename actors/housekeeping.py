@@ -18,23 +18,17 @@ import prometheus_client
 from dramatiq.middleware import SkipMessage
 from periodiq import PeriodiqMiddleware
 
-from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
 from actors.periodic import HOUSEKEEPING, period_seconds
 from actors.queues import QueueAdmin
 from settings import Settings
-from storage import runs as run_store
 from storage.database import release_connection
 from storage.models import utcnow
 from storage.retention import delete_runs_ended_before
-from storage.run_states import RunState
+from storage.workers import forget_gone_workers
 
 log = logging.getLogger(__name__)
 
-# A container younger than this is never an orphan: its attempt may be starting.
-ORPHAN_MIN_AGE_SECONDS = 60
-# An empty parent cgroup younger than this may belong to a container being created (actors/usage.py).
-LEFTOVER_CGROUP_MIN_AGE_SECONDS = 600
 QUEUE_MESSAGES = prometheus_client.Gauge(
     "dockyard_queue_messages", "Messages waiting in a run queue (.DQ: delayed retries, .XQ: dead letters).", ["queue"]
 )
@@ -54,33 +48,11 @@ class SkipOutdated(PeriodiqMiddleware):
             raise SkipMessage()
 
 
-def orphan_reason(attempt_label: str | None, run_view: tuple[str, int, str | None] | None) -> str | None:
-    """Why a run's container is an orphan (its attempt is over), or None if an attempt may still own it.
-
-    A container of a run this database does not know is left alone: it may
-    belong to another Dockyard sharing the Docker engine.
-    """
-    if run_view is None:
-        return None
-    state, attempts, _owner = run_view
-    if state != RunState.RUNNING:
-        return f"its run is {state}"
-    if attempt_label != str(attempts):
-        return f"its attempt {attempt_label} is over (the run is on attempt {attempts})"
-    return None
-
-
-def _created(container) -> dt.datetime:
-    return dt.datetime.fromtimestamp(container.attrs["Created"], dt.UTC).replace(tzinfo=None)
-
-
 @dataclass
 class Housekeeping:
     settings: Settings
     dispatcher: Dispatcher
     queues: QueueAdmin
-    runner: ContainerRunner
-    orphan_min_age_seconds: float = ORPHAN_MIN_AGE_SECONDS
 
     def republish_unpublished(self) -> int:
         """The outbox: publish runs never published after 30 s, and retries overdue by 5 minutes."""
@@ -90,30 +62,11 @@ class Housekeeping:
         """Publish again runs whose lease expired a minute ago: a worker takes them over (worker_lost) and retries."""
         return self.dispatcher.republish_lost(unpublished_grace=None, retry_grace=None)
 
-    def remove_orphan_containers(self) -> int:
-        """Remove containers on this engine whose attempt is over (a dead worker's leftovers), and the
-        empty parent cgroups such workers left (actors/usage.py)."""
-        removed = 0
-        now = utcnow()
-        for container in self.runner.run_containers():
-            if (now - _created(container)).total_seconds() < self.orphan_min_age_seconds:
-                continue
-            labels = container.attrs.get("Labels") or {}
-            run_id = labels.get("dockyard.run_id", "")
-            why = orphan_reason(labels.get("dockyard.attempt"), run_store.lease_view(run_id))
-            if why is None:
-                continue
-            log.info("removing orphan container %s of run %s: %s", container.short_id, run_id, why)
-            self.runner.remove(container)
-            removed += 1
-        if getattr(self.runner, "usage", None) is not None:
-            # The parent cgroups of containers whose worker died before it could read and remove them.
-            for name in self.runner.usage.remove_leftovers(max(self.orphan_min_age_seconds, LEFTOVER_CGROUP_MIN_AGE_SECONDS)):
-                log.info("removed cgroup %s that a stopped worker left", name)
-        return removed
-
     def delete_old_runs(self) -> int:
-        """Delete runs that ended more than DOCKYARD_RETENTION_DAYS ago (0 keeps them all)."""
+        """Delete runs that ended more than DOCKYARD_RETENTION_DAYS ago (0 keeps them all), and the
+        rows of workers not seen for a day."""
+        if forgotten := forget_gone_workers():
+            log.info("forgot %d worker(s) not seen for a day", forgotten)
         if not self.settings.retention_days:
             return 0
         deleted, more = delete_runs_ended_before(utcnow() - dt.timedelta(days=self.settings.retention_days))

@@ -72,6 +72,12 @@ ATTEMPT_MEMORY = prometheus_client.Histogram(
 THREADS = prometheus_client.Gauge("dockyard_worker_threads", "Worker threads that run attempts (DOCKYARD_WORKER_THREADS).")
 THREADS_BUSY = prometheus_client.Gauge("dockyard_worker_threads_busy", "Worker threads running an attempt now.")
 
+
+def busy_threads() -> int:
+    """Threads of this process running an attempt now (what the worker's heartbeat reports)."""
+    return int(THREADS_BUSY.collect()[0].samples[0].value)
+
+
 for _reason in PUBLISH_FAILURE_REASONS:
     PUBLISH_FAILURES.labels(reason=_reason)
 for _quota in (TENANT, PROCESSOR):

@@ -22,8 +22,6 @@ HOUSEKEEPING: dict[str, CronSpec] = {
     "republish_unpublished": cron("* * * * *"),
     # Runs still `running` under a lease that expired long ago: their worker died.
     "reap_expired_leases": cron("* * * * *"),
-    # Containers labelled with a run whose attempt is over.
-    "remove_orphan_containers": cron("*/5 * * * *"),
     # Runs that ended more than DOCKYARD_RETENTION_DAYS ago, with their attempts, events and logs.
     "delete_old_runs": cron("23 * * * *"),
     # Messages waiting in the run queue, its delay queue and its dead-letter queue.

@@ -19,6 +19,7 @@ from actors.dispatch import Dispatcher
 from actors.engine import engine_client
 from actors.execution import Executor
 from actors.housekeeping import Housekeeping, declare_housekeeping_actors
+from actors.presence import WorkerPresence
 from actors.queues import QueueAdmin
 from actors.runs import declare_run_actor
 from actors.shutdown import GracefulShutdown, ignore_duplicate_sigterm
@@ -52,9 +53,11 @@ executor = Executor(
     shutdown=shutdown,
 )
 run_actor = declare_run_actor(broker, executor, settings.default_queue)
-housekeeping = Housekeeping(settings, Dispatcher(broker), QueueAdmin(broker), executor.runner)
+housekeeping = Housekeeping(settings, Dispatcher(broker), QueueAdmin(broker))
 housekeeping_actors = declare_housekeeping_actors(broker, housekeeping, settings.housekeeping_queue)
 metrics.THREADS.set(settings.worker_threads)
+# Registers and heartbeats from the worker's boot, and sweeps this engine's orphan containers.
+broker.add_middleware(WorkerPresence(settings, executor.runner))
 
 
 def measure_queues_at_start(attempts: int = 15, interval: float = 2.0) -> None:

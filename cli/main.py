@@ -1,7 +1,7 @@
 """The `dockyard` command: admin commands talk to the database, user commands to the HTTP API.
 
 Each command group lives in its own module (cli/admin.py, processors.py,
-queues.py, runs.py, schedules.py), which adds its subcommands and sets
+queues.py, runs.py, schedules.py, workers.py), which adds its subcommands and sets
 each one's `handler(args, context)`.
 """
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import peewee
 
-from cli import admin, processors, queues, runs, schedules
+from cli import admin, processors, queues, runs, schedules, workers
 from settings import Settings, SettingsError
 from telemetry.logs import configure_logging
 
-GROUPS = (admin, processors, runs, schedules, queues)
+GROUPS = (admin, processors, runs, schedules, queues, workers)
 
 
 @dataclass

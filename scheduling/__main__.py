@@ -19,7 +19,7 @@ from actors.dispatch import create_dispatcher
 from actors.periodic import HousekeepingSender
 from scheduling.leader import FIRE_THREADS, Leader
 from scheduling.leadership import leadership_for
-from scheduling.metrics import QueuedRuns
+from scheduling.metrics import QueuedRuns, WorkerCount
 from settings import Settings
 from storage.database import open_database
 from telemetry.metrics import serve_metrics
@@ -31,12 +31,13 @@ log = logging.getLogger("scheduling")
 def main() -> int:
     settings = Settings.from_env()
     observe_process(settings, "scheduler")
-    # The fire threads, the sync loop and /metrics (QueuedRuns reads the database at each scrape).
+    # The fire threads, the sync loop and /metrics (QueuedRuns and WorkerCount read the database at each scrape).
     open_database(settings.database_url, pool_size=FIRE_THREADS + 3)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
     prometheus_client.REGISTRY.register(QueuedRuns())
+    prometheus_client.REGISTRY.register(WorkerCount())
     serve_metrics(settings.scheduler_metrics_port, "DOCKYARD_SCHEDULER_METRICS_PORT")
     dispatcher = create_dispatcher(settings)
     housekeeping = HousekeepingSender(dispatcher.broker, settings.housekeeping_queue)

@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from actors.periodic import HOUSEKEEPING
 from storage import runs as run_store
+from storage import workers
 from storage.database import release_connection
 from storage.models import utcnow
 from storage.specs import Priority
@@ -75,4 +76,31 @@ class QueuedRuns(Collector):
                 "How long the oldest queued run of each priority has waited since it was created; 0 when none waits.",
                 labels=["priority"],
             ),
+        )
+
+
+class WorkerCount(Collector):
+    """Workers by state (live, lost, stopped within the last day), read from the database at each scrape
+    (storage/workers.py); nothing is exported while the database does not answer."""
+
+    def describe(self):
+        return [self._family()]
+
+    def collect(self):
+        try:
+            counts = workers.count_by_state()
+        except Exception as exc:
+            log.warning("could not count workers for /metrics: %s", exc)
+            return
+        finally:
+            release_connection()
+        family = self._family()
+        for state, n in counts.items():
+            family.add_metric([state.value], n)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "dockyard_workers", "Worker processes by state: live, lost (silent for 3 heartbeats), stopped.", labels=["state"]
         )

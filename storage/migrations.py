@@ -268,6 +268,26 @@ DROP INDEX runs_created_at;
 DROP INDEX runs_processor
 """
 
+# The workers that report in: each worker process registers at start and
+# heartbeats; one silent past its heartbeat window is shown as lost.
+V13_WORKERS = """
+CREATE TABLE workers (
+    name VARCHAR(255) PRIMARY KEY,
+    host VARCHAR(255) NOT NULL,
+    pid INTEGER NOT NULL,
+    engine VARCHAR(512) NOT NULL,
+    engine_name VARCHAR(255),
+    threads INTEGER NOT NULL,
+    busy INTEGER NOT NULL,
+    version VARCHAR(64) NOT NULL,
+    heartbeat_seconds INTEGER NOT NULL,
+    started_at {ts} NOT NULL,
+    last_seen_at {ts} NOT NULL,
+    stopped_at {ts}
+);
+CREATE INDEX workers_last_seen ON workers (last_seen_at)
+"""
+
 # (version, name, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", V1_INITIAL),
@@ -282,6 +302,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (10, "usage", V10_USAGE),
     (11, "console_sessions", V11_CONSOLE_SESSIONS),
     (12, "run_lists", V12_RUN_LISTS),
+    (13, "workers", V13_WORKERS),
 ]
 
 VERSION_TABLE = """

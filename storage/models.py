@@ -215,3 +215,23 @@ class ConsoleSession(BaseModel):
 
     class Meta:
         table_name = "console_sessions"
+
+
+class Worker(BaseModel):
+    """A worker process that reported in (storage/workers.py): registered at start, then heartbeats."""
+
+    name = peewee.CharField(primary_key=True, max_length=255)  # DOCKYARD_WORKER_NAME: host-pid unless set
+    host = peewee.CharField(max_length=255)
+    pid = peewee.IntegerField()
+    engine = peewee.CharField(max_length=512)  # DOCKYARD_DOCKER_URL, without credentials
+    engine_name = peewee.CharField(max_length=255, null=True)  # the engine's own name (docker info), if it answered
+    threads = peewee.IntegerField()
+    busy = peewee.IntegerField()
+    version = peewee.CharField(max_length=64)
+    heartbeat_seconds = peewee.IntegerField()
+    started_at = peewee.DateTimeField(default=utcnow)
+    last_seen_at = peewee.DateTimeField(default=utcnow)
+    stopped_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "workers"

@@ -8,7 +8,7 @@ import threading
 
 import peewee
 
-from storage import run_states
+from storage import run_states, workers
 from storage import runs as run_store
 from storage.group_commit import GroupCommit
 from storage.migrations import migrate, pending
@@ -352,7 +352,40 @@ def check_group_commit_gives_each_run_its_own_answer(db, count=12):
     assert RunEvent.select().count() == Run.select().count()
 
 
+def check_workers_report_in_and_are_lost_when_silent(db):
+    """Register, heartbeat, lost past 3 periods, a restart under the same name starts afresh, stop, forget."""
+    t0 = dt.datetime(2026, 1, 1, 12)
+
+    def registration(name, heartbeat_seconds=10):
+        return workers.Registration(name, "host-a", 7, "unix:///var/run/docker.sock", "engine-a", 8, "0.1.0", heartbeat_seconds)
+
+    workers.register_worker(registration("w1"), now=t0)
+    workers.register_worker(registration("w2", heartbeat_seconds=5), now=t0)
+    assert workers.heartbeat("w1", 3, now=t0 + dt.timedelta(seconds=25))
+    states = {w.name: (s, w.busy) for w, s in workers.list_workers(now=t0 + dt.timedelta(seconds=31))}
+    assert states == {"w1": (workers.WorkerState.LIVE, 3), "w2": (workers.WorkerState.LOST, 0)}
+    workers.register_worker(registration("w2", heartbeat_seconds=5), now=t0 + dt.timedelta(seconds=40))
+    workers.mark_stopped("w1", now=t0 + dt.timedelta(seconds=41))
+    assert not workers.heartbeat("w1", 1, now=t0 + dt.timedelta(seconds=42))  # a stopped worker stays stopped
+    now = t0 + dt.timedelta(seconds=42)
+    assert [(w.name, s) for w, s in workers.list_workers(now=now)] == [("w2", workers.WorkerState.LIVE)]
+    assert workers.count_by_state(now=now) == {workers.WorkerState.LIVE: 1, workers.WorkerState.LOST: 0, workers.WorkerState.STOPPED: 1}
+    assert workers.forget_gone_workers(now=t0 + dt.timedelta(days=1, seconds=40)) == 1
+    assert [w.name for w, _ in workers.list_workers(include_gone=True, now=now)] == ["w2"]
+
+    # What the scheduler's /metrics exports as dockyard_workers: w2 has been silent since t0+40s.
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from scheduling.metrics import WorkerCount
+
+    registry = CollectorRegistry()
+    registry.register(WorkerCount())
+    text = generate_latest(registry).decode()
+    assert 'dockyard_workers{state="lost"} 1.0' in text and 'dockyard_workers{state="live"} 0.0' in text
+
+
 CASES = [
+    check_workers_report_in_and_are_lost_when_silent,
     check_attempt_end_is_recorded_once_with_the_runs_usage,
     check_rate_limit_grants_exactly_the_burst_to_racing_takers,
     check_group_commit_inserts_concurrent_runs_together,

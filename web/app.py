@@ -38,6 +38,7 @@ from web.schedules import (
     ScheduleTriggerResource,
 )
 from web.tracing import RequestTracing
+from web.workers import WorkersResource
 
 
 def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatcher, queues: QueueAdmin | None = None) -> falcon.App:
@@ -81,5 +82,6 @@ def create_app(settings: Settings, *, db: peewee.Database, dispatcher: Dispatche
     app.add_route("/v1/processors", ProcessorsResource())
     app.add_route("/v1/processors/{name}", ProcessorResource(settings, dispatcher.processors))
     app.add_route("/v1/audit", AuditResource())
+    app.add_route("/v1/workers", WorkersResource())
     add_console(app, settings, dispatcher, queues)
     return app

@@ -30,6 +30,8 @@ from web.representations import (
     RunView,
     ScheduleList,
     ScheduleView,
+    WorkerList,
+    WorkerView,
 )
 
 REQUESTS: tuple[type[BaseModel], ...] = (RunSubmission, ProcessorSpec, ScheduleSpec)
@@ -43,6 +45,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     ScheduleView,
     ScheduleList,
     AuditPage,
+    WorkerList,
     ProblemView,
 )
 REF = "#/components/schemas/{model}"
@@ -57,6 +60,7 @@ PUBLIC_NAMES = {
     ProcessorView: "Processor",
     ScheduleView: "Schedule",
     AuditRecord: "AuditEvent",
+    WorkerView: "Worker",
     ProblemView: "Problem",
 }
 
@@ -284,6 +288,13 @@ def build_document() -> dict:
                     _query("cursor", {"type": "string"}),
                 ],
                 "responses": {"200": _json(s.ref(AuditPage), "A page of records"), **_problems(s, 400, 422)},
+            }
+        },
+        "/v1/workers": {
+            "get": {
+                "summary": "The workers that reported in (admin scope): live and lost ones, by name",
+                "parameters": [_query("all", {"type": "boolean"}, "also the stopped ones not yet forgotten (a day)")],
+                "responses": {"200": _json(s.ref(WorkerList), "The workers"), **_problems(s, 400)},
             }
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Serving"}}}},

@@ -13,6 +13,7 @@ from storage import models
 from storage.run_states import AttemptOutcome, RunState
 from storage.schedules import FireKind
 from storage.specs import Network, Overlap, Priority, RetrySpec
+from storage.workers import WorkerState
 from telemetry.tracing import trace_id_of
 
 
@@ -199,6 +200,26 @@ class AuditRecord(View):
 class AuditPage(View):
     items: list[AuditRecord]
     next_cursor: str | None
+
+
+class WorkerView(View):
+    name: str = Field(description="DOCKYARD_WORKER_NAME (its host and process id unless set)")
+    host: str
+    pid: int
+    engine: str = Field(description="the Docker engine it runs containers on (DOCKYARD_DOCKER_URL)")
+    engine_name: str | None = Field(description="the engine's own name; null if it did not answer at the worker's start")
+    state: WorkerState = Field(description="live; lost: no heartbeat for 3 periods; stopped: it said so on its way out")
+    threads: int
+    busy: int = Field(description="threads running an attempt at its last heartbeat")
+    version: str
+    heartbeat_seconds: int
+    started_at: Timestamp
+    last_seen_at: Timestamp
+    stopped_at: Timestamp | None
+
+
+class WorkerList(View):
+    items: list[WorkerView]
 
 
 class FieldProblem(View):

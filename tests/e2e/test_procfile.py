@@ -142,6 +142,11 @@ def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
     worker_metrics = requests.get(f"http://127.0.0.1:{procs['env']['DOCKYARD_WORKER_METRICS_PORT']}/metrics", timeout=5)
     assert worker_metrics.status_code == 200 and "dockyard_queue_messages" in worker_metrics.text
 
+    # The worker reported in, and the scheduler counts it.
+    (worker,) = http.get(f"{base}/v1/workers", timeout=10).json()["items"]
+    assert (worker["state"], worker["threads"]) == ("live", 2) and worker["engine_name"], worker
+    wait_until(lambda: 'dockyard_workers{state="live"} 1.0' in text_of(scheduler_metrics), timeout=30, what="the live worker gauge")
+
     # SIGTERM to each process group, as honcho and a PaaS stop a process type
     # (dramatiq's worker process gets it twice: directly and relayed).
     for proc in procs["procs"].values():
@@ -152,6 +157,8 @@ def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
         except subprocess.TimeoutExpired:
             pytest.fail(f"{name} did not stop within 30 s of SIGTERM:\n{logs_of(procs, name)}")
         assert code == 0, f"{name} exited {code}:\n{logs_of(procs, name)}"
+    listed = subprocess.run([BIN / "dockyard", "workers", "list", "--all"], env=procs["env"], capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0 and f"{worker['name']} stopped" in " ".join(listed.stdout.split()), listed.stdout
 
 
 def get_run(procs, run_id: str) -> dict:

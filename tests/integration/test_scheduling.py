@@ -10,11 +10,13 @@ import psycopg2
 
 from actors.containers import ContainerRunner
 from actors.housekeeping import Housekeeping
+from actors.presence import WorkerPresence
 from actors.queues import QueueAdmin
 from scheduling.firing import Firer
 from scheduling.leadership import PostgresLeadership
 from storage import runs as run_store
-from storage.models import Run, utcnow
+from storage import workers
+from storage.models import Run, Worker, utcnow
 from storage.run_states import RunState
 from tests.conftest import unique, wait_until
 
@@ -163,7 +165,7 @@ def make_ghost(stack) -> Run:
 
 
 def housekeeping(stack) -> Housekeeping:
-    return Housekeeping(stack.settings, stack.dispatcher, QueueAdmin(stack.broker), ContainerRunner(stack.docker), orphan_min_age_seconds=0)
+    return Housekeeping(stack.settings, stack.dispatcher, QueueAdmin(stack.broker))
 
 
 def test_the_lease_reaper_gets_a_dead_workers_run_taken_over_and_retried(stack):
@@ -175,18 +177,32 @@ def test_the_lease_reaper_gets_a_dead_workers_run_taken_over_and_retried(stack):
     assert [a["outcome"] for a in attempts] == ["worker_lost", "succeeded"]
 
 
-def test_orphan_cleanup_removes_containers_of_ended_attempts_only(stack, sample_processors):
+def test_a_worker_reports_in_and_sweeps_its_engine_at_start(stack, sample_processors):
+    """WorkerPresence registers with the engine's name, and its first sweep removes containers of
+    ended attempts only; stopping marks the worker stopped."""
     ended = stack.wait_state(stack.submit("echo", {"n": 1})["id"])
     image = sample_processors["echo"]["image"]
     leftover = stack.docker.containers.create(image, labels={"dockyard.run_id": ended["id"], "dockyard.attempt": "1"})
     stranger = stack.docker.containers.create(image, labels={"dockyard.run_id": "f" * 32, "dockyard.attempt": "1"})
+    settings = stack.settings.replace(worker_name=unique("presence"), worker_heartbeat_seconds=1)
+    presence = WorkerPresence(settings, ContainerRunner(stack.docker), orphan_min_age_seconds=0)
     try:
-        assert housekeeping(stack).remove_orphan_containers() == 1
-        remaining = {c.id for c in stack.docker.containers.list(all=True, sparse=True, filters={"label": "dockyard.run_id"})}
-        assert leftover.id not in remaining
-        assert stranger.id in remaining  # not a run of this database: another Dockyard's, maybe
+        presence.start(threads=3)
+        wait_until(lambda: leftover.id not in _run_containers(stack), timeout=20)
+        assert stranger.id in _run_containers(stack)  # not a run of this database: another Dockyard's, maybe
+        ((row, state),) = [(w, s) for w, s in workers.list_workers() if w.name == settings.worker_name]
+        assert state is workers.WorkerState.LIVE and row.threads == 3
+        assert row.engine_name == stack.docker.info()["Name"]
+        seen = row.last_seen_at
+        wait_until(lambda: Worker.get_by_id(settings.worker_name).last_seen_at > seen, timeout=10)
     finally:
+        presence.stop()
         stranger.remove(force=True)
+    assert Worker.get_by_id(settings.worker_name).stopped_at is not None
+
+
+def _run_containers(stack) -> set[str]:
+    return {c.id for c in stack.docker.containers.list(all=True, sparse=True, filters={"label": "dockyard.run_id"})}
 
 
 def test_queue_depths_are_measured(stack):

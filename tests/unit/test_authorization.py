@@ -37,6 +37,7 @@ ROUTES = [
     ("POST", "/v1/schedules/{schedule}/resume", "schedules:write", None, "item"),
     ("POST", "/v1/schedules/{schedule}/trigger", "schedules:write", None, "item"),
     ("GET", "/v1/audit", "admin", None, "list"),
+    ("GET", "/v1/workers", "admin", None, "global"),
 ]
 
 

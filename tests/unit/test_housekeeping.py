@@ -11,7 +11,8 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from periodiq import cron
 
-from actors.housekeeping import SkipOutdated, orphan_reason
+from actors.housekeeping import SkipOutdated
+from actors.orphans import orphan_reason
 from actors.periodic import HOUSEKEEPING, HousekeepingSender, period_seconds
 from scheduling.housekeeping import add_housekeeping_timers, send_housekeeping
 
@@ -23,7 +24,6 @@ def test_periods():
     assert set(HOUSEKEEPING) == {
         "republish_unpublished",
         "reap_expired_leases",
-        "remove_orphan_containers",
         "delete_old_runs",
         "measure_queues",
     }
