@@ -31,6 +31,11 @@ class Settings:
     database_pool_size: int = 10
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     docker_url: str = "unix:///var/run/docker.sock"
+    # A remote engine over TLS (docker_url tcp://host:2376): each is a file's path or the PEM text itself.
+    # The CA verifies the engine; the client certificate and key prove the worker to it (dockerd --tlsverify).
+    docker_tls_ca: str = field(default="", repr=False)
+    docker_tls_cert: str = field(default="", repr=False)
+    docker_tls_key: str = field(default="", repr=False)
     default_queue: str = "runs"
     # Runs a worker process runs at once; 0 chooses from the Docker engine's CPUs (actors/concurrency.py).
     worker_threads: int = 0
@@ -156,6 +161,10 @@ class Settings:
                 f"must stay below {PREFIX}BROKER_CONSUMER_TIMEOUT_SECONDS ({self.broker_consumer_timeout_seconds}), "
                 "RabbitMQ's consumer_timeout; raise consumer_timeout in rabbitmq.conf first"
             )
+        if bool(self.docker_tls_cert) != bool(self.docker_tls_key):
+            raise SettingsError(f"{PREFIX}DOCKER_TLS_CERT and {PREFIX}DOCKER_TLS_KEY: give both or neither")
+        if (self.docker_tls_ca or self.docker_tls_cert) and not self.docker_url.startswith("tcp://"):
+            raise SettingsError(f"{PREFIX}DOCKER_TLS_*: TLS needs a tcp:// {PREFIX}DOCKER_URL, not {self.docker_url!r}")
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError(f"{PREFIX}DEFAULT_TIMEOUT_SECONDS: must not exceed DOCKYARD_MAX_TIMEOUT_SECONDS")
 

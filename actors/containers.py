@@ -98,6 +98,10 @@ class ContainerRunner:
     def __init__(self, client: docker.DockerClient, usage: AttemptUsage | None = None):
         self.client = client
         self.usage = usage
+        # NOTE: over TLS, stdin cannot be half-closed (Python's SSLSocket.shutdown(SHUT_WR)
+        # drops the TLS layer, so the output could no longer be read): stdin gets
+        # an attach connection of its own, closed once the payload is sent.
+        self.stdin_apart = client.api.base_url.startswith("https://")
 
     def run(self, spec: ContainerSpec, capture: OutputCapture, *, on_created=None, should_stop=None) -> ContainerResult:
         """Create, feed, start and wait for one container; always remove it.
@@ -141,7 +145,12 @@ class ContainerRunner:
         return dataclasses.replace(result, cpu_seconds=used.cpu_seconds, peak_memory_bytes=used.peak_memory_bytes)
 
     def _attach_and_wait(self, container, spec: ContainerSpec, capture: OutputCapture, should_stop, span, asked: float) -> ContainerResult:
-        sock = self.client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        stdin = None
+        if self.stdin_apart:
+            stdin = self.client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1})
+            sock = self.client.api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
+        else:
+            sock = self.client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         reader = threading.Thread(
             target=_pump,
             args=(sock, capture),
@@ -153,12 +162,17 @@ class ContainerRunner:
             container.start()
             started = time.monotonic()
             span.add_event("started")
-            _send_payload(sock, spec.payload)
+            if stdin is None:
+                _send_payload(sock, spec.payload)
+            else:
+                _send_payload_and_close(stdin, spec.payload)
             exit_code, timed_out, stopped = self._wait(container, spec.timeout_seconds, started, capture, should_stop)
             span.add_event("exited", {"process.exit.code": -1 if exit_code is None else exit_code, "timed_out": timed_out})
             reader.join(DRAIN_SECONDS)
         finally:
             _close(sock)
+            if stdin is not None:
+                _close(stdin)
         capture.finish()
         # Only a failed exit can be the kernel's OOM kill: a clean exit needs no inspect round trip.
         oom = False
@@ -266,6 +280,23 @@ def _send_payload(sock, payload: bytes) -> None:
         raw.shutdown(socket.SHUT_WR)
     except OSError:
         pass
+
+
+def _send_payload_and_close(sock, payload: bytes) -> None:
+    """Send the payload on a stdin-only attach and end that connection: the container was made with
+    StdinOnce (docker-py sets it with stdin_open), so the engine closes the process's stdin with it."""
+    raw = _raw(sock)
+    try:
+        raw.sendall(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the process exited without reading its stdin: not our failure
+    # NOTE: shutdown, not only close: the attach's HTTP response still holds the
+    # socket, so close() alone would not end the connection.
+    try:
+        raw.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    _close(sock)
 
 
 def _close(sock) -> None:
