@@ -29,6 +29,8 @@ def _default_worker_name() -> str:
 class Settings:
     database_url: str = "sqlite:///.dockyard/dockyard.db"
     database_pool_size: int = 10
+    # One RabbitMQ URL, or a cluster's nodes separated by ";": a process connects to the first that answers,
+    # starting from a node of its own (so processes spread over the nodes), and fails over to the next.
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     docker_url: str = "unix:///var/run/docker.sock"
     # A remote engine over TLS (docker_url tcp://host:2376): each is a file's path or the PEM text itself.
@@ -161,12 +163,19 @@ class Settings:
                 f"must stay below {PREFIX}BROKER_CONSUMER_TIMEOUT_SECONDS ({self.broker_consumer_timeout_seconds}), "
                 "RabbitMQ's consumer_timeout; raise consumer_timeout in rabbitmq.conf first"
             )
+        for url in self.broker_urls():
+            if not url.startswith(("amqp://", "amqps://")):
+                raise SettingsError(f"{PREFIX}BROKER_URL: {url!r} is not an amqp:// or amqps:// URL (several are separated by ';')")
         if bool(self.docker_tls_cert) != bool(self.docker_tls_key):
             raise SettingsError(f"{PREFIX}DOCKER_TLS_CERT and {PREFIX}DOCKER_TLS_KEY: give both or neither")
         if (self.docker_tls_ca or self.docker_tls_cert) and not self.docker_url.startswith("tcp://"):
             raise SettingsError(f"{PREFIX}DOCKER_TLS_*: TLS needs a tcp:// {PREFIX}DOCKER_URL, not {self.docker_url!r}")
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError(f"{PREFIX}DEFAULT_TIMEOUT_SECONDS: must not exceed DOCKYARD_MAX_TIMEOUT_SECONDS")
+
+    def broker_urls(self) -> list[str]:
+        """The RabbitMQ nodes of DOCKYARD_BROKER_URL, in the order given."""
+        return [url.strip() for url in self.broker_url.split(";") if url.strip()]
 
     def replace(self, **changes) -> Settings:
         """Return a copy with some fields changed (tests, CLI flags)."""

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import logging
+import random
+
 import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -14,6 +17,13 @@ from storage.specs import Priority
 BROKER_PRIORITIES = {priority: level for level, priority in enumerate(Priority)}
 MAX_PRIORITY = max(BROKER_PRIORITIES.values())
 RUN_ACTOR = "execute_run"
+log = logging.getLogger(__name__)
+
+
+def node_of(connection: pika.BlockingConnection) -> str:
+    """host:port of the RabbitMQ node a connection reached (of several URLs, the one that answered)."""
+    params = connection._impl.params
+    return f"{params.host}:{params.port}"
 
 
 class DockyardBroker(RabbitmqBroker):
@@ -35,6 +45,24 @@ class DockyardBroker(RabbitmqBroker):
         arguments.update({"x-max-length": self.queue_max_length, "x-overflow": "reject-publish"})
         return arguments
 
+    @property
+    def connection(self) -> pika.BlockingConnection:
+        """This thread's connection (Dramatiq's), saying in the log which node each new one reached."""
+        new = getattr(self.state, "connection", None) is None
+        connection = RabbitmqBroker.connection.fget(self)
+        if new:
+            log.info("connected to RabbitMQ at %s", node_of(connection))
+        return connection
+
+    @connection.deleter
+    def connection(self) -> None:
+        RabbitmqBroker.connection.fdel(self)
+
+    def connected_node(self) -> str | None:
+        """The node this thread's connection is on, if it has one open."""
+        connection = getattr(self.state, "connection", None)
+        return node_of(connection) if connection is not None and connection.is_open else None
+
     def _declare_queue(self, queue_name):
         return self.channel.queue_declare(queue=queue_name, durable=True, arguments=self.run_queue_arguments(queue_name))
 
@@ -43,8 +71,12 @@ def create_broker(settings: Settings, *, middleware: list | None = None) -> dram
     """A confirming RabbitMQ broker with priority queues (x-max-priority), a length limit and Dramatiq's DLX queues."""
     # NOTE: confirm_delivery is off by default in Dramatiq; without it a
     # publish the broker dropped looks like a success.
+    urls = settings.broker_urls()
+    # Each process starts from a node of its own: connections spread over a cluster's nodes.
+    start = random.randrange(len(urls))
+    urls = urls[start:] + urls[:start]
     broker = DockyardBroker(
-        url=settings.broker_url,
+        url=urls if len(urls) > 1 else urls[0],
         confirm_delivery=True,
         max_priority=MAX_PRIORITY,
         middleware=middleware,

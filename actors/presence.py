@@ -14,6 +14,7 @@ from importlib import metadata
 from dramatiq.middleware import Middleware
 
 from actors import metrics
+from actors.broker import node_of
 from actors.containers import ContainerRunner
 from actors.orphans import remove_orphan_containers
 from settings import Settings
@@ -60,6 +61,7 @@ class WorkerPresence(Middleware):
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.registered = False
+        self.worker = None  # Dramatiq's worker, once booted: its run queue's consumer says which node it is on
 
     def registration(self, threads: int) -> workers.Registration:
         try:
@@ -78,7 +80,14 @@ class WorkerPresence(Middleware):
         )
 
     def after_worker_boot(self, broker, worker) -> None:
+        self.worker = worker
         self.start(worker.worker_threads)
+
+    def consumer_node(self) -> str | None:
+        """host:port of the RabbitMQ node this worker's run-queue consumer is connected to, if it is."""
+        thread = self.worker.consumers.get(self.settings.default_queue) if self.worker is not None else None
+        connection = getattr(getattr(thread, "consumer", None), "connection", None)
+        return node_of(connection) if connection is not None and connection.is_open else None
 
     def after_worker_shutdown(self, broker, worker) -> None:
         self.stop()
@@ -108,7 +117,7 @@ class WorkerPresence(Middleware):
                     workers.register_worker(self.registration(threads))
                     self.registered = True
                     log.info("worker %s registered (heartbeat every %ds)", self.settings.worker_name, period)
-                elif not workers.heartbeat(self.settings.worker_name, metrics.busy_threads()):
+                elif not workers.heartbeat(self.settings.worker_name, metrics.busy_threads(), self.consumer_node()):
                     self.registered = False  # its row was forgotten while the database was away: register again
                     continue
             except Exception:

@@ -86,6 +86,11 @@ class QueueAdmin:
         """True if this thread can talk to the broker."""
         return broker_answers(self.broker)
 
+    def broker_node(self) -> str | None:
+        """host:port of the RabbitMQ node this thread's connection is on (None: none open, or not RabbitMQ)."""
+        connected_node = getattr(self.broker, "connected_node", None)
+        return connected_node() if connected_node is not None else None
+
 
 def create_queue_admin(settings: Settings) -> QueueAdmin:
     """Queue administration on a broker of its own (entry points only)."""

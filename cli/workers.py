@@ -23,12 +23,13 @@ def _ago(seconds: float) -> str:
 def list_workers(args: argparse.Namespace, context) -> int:
     now = utcnow()
     rows = workers.list_workers(include_gone=args.all, now=now)
-    print(f"{'NAME':28} {'STATE':8} {'BUSY':>9} {'LAST SEEN':10} {'STARTED':20} {'VERSION':8} {'HOST':20} ENGINE")
+    print(f"{'NAME':28} {'STATE':8} {'BUSY':>9} {'LAST SEEN':10} {'STARTED':20} {'VERSION':8} {'HOST':20} {'BROKER':21} ENGINE")
     for w, state in rows:
         busy = f"{w.busy}/{w.threads}"
         engine = w.engine + (f" ({w.engine_name})" if w.engine_name else "")
         seen = _ago((now - w.last_seen_at).total_seconds())
-        print(f"{w.name:28} {state:8} {busy:>9} {seen:10} {w.started_at:%Y-%m-%d %H:%M:%SZ} {w.version:8} {w.host:20} {engine}")
+        started = f"{w.started_at:%Y-%m-%d %H:%M:%SZ}"
+        print(f"{w.name:28} {state:8} {busy:>9} {seen:10} {started:20} {w.version:8} {w.host:20} {w.broker_node or '-':21} {engine}")
     live = sum(1 for _, s in rows if s is workers.WorkerState.LIVE)
     print(f"{live} live of {len(rows)} shown")
     return 0

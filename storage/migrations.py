@@ -279,6 +279,7 @@ CREATE TABLE workers (
     engine_name VARCHAR(255),
     threads INTEGER NOT NULL,
     busy INTEGER NOT NULL,
+    broker_node VARCHAR(255),
     version VARCHAR(64) NOT NULL,
     heartbeat_seconds INTEGER NOT NULL,
     started_at {ts} NOT NULL,

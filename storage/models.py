@@ -227,6 +227,7 @@ class Worker(BaseModel):
     engine_name = peewee.CharField(max_length=255, null=True)  # the engine's own name (docker info), if it answered
     threads = peewee.IntegerField()
     busy = peewee.IntegerField()
+    broker_node = peewee.CharField(max_length=255, null=True)  # host:port of the RabbitMQ node it consumes from
     version = peewee.CharField(max_length=64)
     heartbeat_seconds = peewee.IntegerField()
     started_at = peewee.DateTimeField(default=utcnow)

@@ -51,14 +51,16 @@ def worker_state(worker: Worker, now: dt.datetime) -> WorkerState:
 def register_worker(registration: Registration, now: dt.datetime | None = None) -> None:
     """Record a worker at its start; a name seen before (a restart with the same name) starts afresh."""
     now = now or utcnow()
-    values = {**registration.__dict__, "busy": 0, "started_at": now, "last_seen_at": now, "stopped_at": None}
+    values = {**registration.__dict__, "busy": 0, "broker_node": None, "started_at": now, "last_seen_at": now, "stopped_at": None}
     with database.atomic():
         Worker.insert(**values).on_conflict(conflict_target=[Worker.name], update=values).execute()
 
 
-def heartbeat(name: str, busy: int, now: dt.datetime | None = None) -> bool:
-    """A worker is alive with `busy` threads running attempts; False if its row is gone or it had stopped."""
-    updated = Worker.update(busy=busy, last_seen_at=now or utcnow()).where((Worker.name == name) & Worker.stopped_at.is_null()).execute()
+def heartbeat(name: str, busy: int, broker_node: str | None = None, now: dt.datetime | None = None) -> bool:
+    """A worker is alive with `busy` threads running attempts, consuming from `broker_node`; False if its row
+    is gone or it had stopped."""
+    changes = {"busy": busy, "broker_node": broker_node, "last_seen_at": now or utcnow()}
+    updated = Worker.update(**changes).where((Worker.name == name) & Worker.stopped_at.is_null()).execute()
     return updated == 1
 
 

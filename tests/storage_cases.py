@@ -361,9 +361,9 @@ def check_workers_report_in_and_are_lost_when_silent(db):
 
     workers.register_worker(registration("w1"), now=t0)
     workers.register_worker(registration("w2", heartbeat_seconds=5), now=t0)
-    assert workers.heartbeat("w1", 3, now=t0 + dt.timedelta(seconds=25))
-    states = {w.name: (s, w.busy) for w, s in workers.list_workers(now=t0 + dt.timedelta(seconds=31))}
-    assert states == {"w1": (workers.WorkerState.LIVE, 3), "w2": (workers.WorkerState.LOST, 0)}
+    assert workers.heartbeat("w1", 3, "10.0.0.7:5672", now=t0 + dt.timedelta(seconds=25))
+    states = {w.name: (s, w.busy, w.broker_node) for w, s in workers.list_workers(now=t0 + dt.timedelta(seconds=31))}
+    assert states == {"w1": (workers.WorkerState.LIVE, 3, "10.0.0.7:5672"), "w2": (workers.WorkerState.LOST, 0, None)}
     workers.register_worker(registration("w2", heartbeat_seconds=5), now=t0 + dt.timedelta(seconds=40))
     workers.mark_stopped("w1", now=t0 + dt.timedelta(seconds=41))
     assert not workers.heartbeat("w1", 1, now=t0 + dt.timedelta(seconds=42))  # a stopped worker stays stopped

@@ -33,7 +33,7 @@ class ReadyResource:
             resp.append_header("Retry-After", "5")
             resp.media = {"status": "unavailable", "down": down}
         else:
-            resp.media = {"status": "ready"}
+            resp.media = {"status": "ready", "broker_node": self.queues.broker_node()}
 
 
 class MetricsResource:

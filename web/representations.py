@@ -211,6 +211,7 @@ class WorkerView(View):
     state: WorkerState = Field(description="live; lost: no heartbeat for 3 periods; stopped: it said so on its way out")
     threads: int
     busy: int = Field(description="threads running an attempt at its last heartbeat")
+    broker_node: str | None = Field(description="host:port of the RabbitMQ node it consumes from, at its last heartbeat")
     version: str
     heartbeat_seconds: int
     started_at: Timestamp

@@ -224,6 +224,11 @@ def test_openapi_document_is_valid_openapi(client):
     validate(client.simulate_get("/openapi.json").json)
 
 
+def test_readyz_says_ready_and_which_broker_node(client):
+    # The stub broker has no node; tests/integration/test_broker_nodes.py reads a real one.
+    assert client.simulate_get("/readyz").json == {"status": "ready", "broker_node": None}
+
+
 def test_readyz_names_the_broker_when_it_does_not_answer(new_dispatcher, settings, sqlite_db):
     from actors.broker import create_broker
 

@@ -55,3 +55,10 @@ def test_zero_turns_off_and_negative_is_refused(name):
     assert getattr(Settings.from_env({name: "0"}), name.removeprefix("DOCKYARD_").lower()) == 0
     with pytest.raises(SettingsError, match=f"{name}: must be 0 or more"):
         Settings.from_env({name: "-1"})
+
+
+def test_several_broker_urls_are_read_in_order_and_each_checked():
+    settings = Settings.from_env({"DOCKYARD_BROKER_URL": "amqp://a:5672/%2F; amqps://b:5671/%2F;"})
+    assert settings.broker_urls() == ["amqp://a:5672/%2F", "amqps://b:5671/%2F"]
+    with pytest.raises(SettingsError, match="DOCKYARD_BROKER_URL: 'rabbit2:5672' is not an amqp:// or amqps:// URL"):
+        Settings.from_env({"DOCKYARD_BROKER_URL": "amqp://a:5672/%2F;rabbit2:5672"})
