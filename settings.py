@@ -15,6 +15,9 @@ from dataclasses import dataclass, field, fields
 PREFIX = "DOCKYARD_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("auto", "json", "text")
+QUEUE_TYPES = ("classic", "quorum")
+# A run queue's priority levels name its broker queues (runs.high: actors/broker.py).
+PRIORITY_LEVELS = ("critical", "high", "normal", "low")
 
 
 class SettingsError(ValueError):
@@ -39,6 +42,9 @@ class Settings:
     docker_tls_cert: str = field(default="", repr=False)
     docker_tls_key: str = field(default="", repr=False)
     default_queue: str = "runs"
+    # "classic", or "quorum" on a RabbitMQ cluster: replicated queues that lose no accepted run with a node.
+    # Fixed when the queues are first declared (docs/operations.md, "RabbitMQ").
+    queue_type: str = "classic"
     # Runs a worker process runs at once; 0 chooses from the Docker engine's CPUs (actors/concurrency.py).
     worker_threads: int = 0
     worker_name: str = field(default_factory=_default_worker_name)
@@ -152,6 +158,11 @@ class Settings:
             raise SettingsError(f"{PREFIX}DEFAULT_CPUS: must be greater than 0")
         if self.log_level.upper() not in LOG_LEVELS:
             raise SettingsError(f"{PREFIX}LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}")
+        if self.queue_type not in QUEUE_TYPES:
+            raise SettingsError(f"{PREFIX}QUEUE_TYPE: must be one of {', '.join(QUEUE_TYPES)}")
+        level = self.housekeeping_queue.rpartition(".")[2]
+        if level in PRIORITY_LEVELS:
+            raise SettingsError(f"{PREFIX}HOUSEKEEPING_QUEUE: must not end in .{level}, a run queue's priority level")
         if self.log_format not in LOG_FORMATS:
             raise SettingsError(f"{PREFIX}LOG_FORMAT: must be one of {', '.join(LOG_FORMATS)}")
         # NOTE: a delivery stays unacked for a whole run (and a retry's whole

@@ -5,7 +5,7 @@ the parent's lines (start, stop, a worker process dying) as well as its
 worker processes', which configure theirs when they import actors.worker.
 Options not given are Dockyard's (actors/concurrency.py): one process, its
 thread count from DOCKYARD_WORKER_THREADS or the Docker engine's CPUs, a
-prefetch of one message per thread, and a stop deadline past the grace period.
+prefetch of two messages per thread from each queue, and a stop deadline past the grace period.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 
 from dramatiq import cli
 
-from actors.concurrency import choose_threads, dramatiq_arguments
+from actors.concurrency import choose_threads, dramatiq_arguments, prefetch_for
 from actors.engine import engine_client
 from settings import Settings, SettingsError
 from telemetry.logs import configure_logging
@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.threads != threads:
         why = "--threads"
-    # The worker processes read these: the thread gauge, and one message prefetched per thread.
+    # The worker processes read these: the thread gauge, and two messages prefetched per thread.
     os.environ["DOCKYARD_WORKER_THREADS"] = str(args.threads)
-    os.environ.setdefault("dramatiq_queue_prefetch", str(args.threads))
+    os.environ.setdefault("dramatiq_queue_prefetch", str(prefetch_for(args.threads)))
     log.info("worker: %d thread(s) (%s), prefetch %s", args.threads, why, os.environ["dramatiq_queue_prefetch"])
     return cli.main(args)
 

@@ -1,5 +1,13 @@
-"""Build the Dramatiq RabbitMQ broker: publisher confirms, priority queues, a length limit and dead-letter queues
-(docs/operations.md, "RabbitMQ", says why each)."""
+"""Build the Dramatiq RabbitMQ broker: publisher confirms, a queue per priority level, a length limit,
+dead-letter queues, classic or quorum queues (docs/operations.md, "RabbitMQ", says why each).
+
+A run queue (`runs`, or a processor's own) is four queues on the broker, one
+per priority level: `runs.critical`, `runs.high`, `runs.normal`, `runs.low`,
+each with Dramatiq's delay queue (`runs.high.DQ`), and one dead-letter queue
+for all four (`runs.XQ`). Quorum queues have no message priority; a level per
+queue gives the order with either type: each level has its own run actor, and
+a worker's free thread takes the message of the highest level it holds.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +16,37 @@ import random
 
 import dramatiq
 import pika
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
+from dramatiq.common import dq_name, q_name, xq_name
 
-from settings import Settings
+from settings import QUEUE_TYPES, Settings
 from storage.specs import Priority
 
-# API priority -> AMQP priority (0 = low). Few levels: each costs the broker.
-BROKER_PRIORITIES = {priority: level for level, priority in enumerate(Priority)}
-MAX_PRIORITY = max(BROKER_PRIORITIES.values())
-RUN_ACTOR = "execute_run"
+# The run actor of each level; Dramatiq runs a worker's messages lowest actor priority first.
+RUN_ACTORS = {priority: f"execute_run_{priority.value}" for priority in Priority}
+RUN_ACTOR_PRIORITIES = {Priority.CRITICAL: 10, Priority.HIGH: 11, Priority.NORMAL: 12, Priority.LOW: 13}
 log = logging.getLogger(__name__)
+
+
+def level_queue(queue: str, priority: Priority | str) -> str:
+    """The broker queue of a run queue's priority level: runs.high."""
+    return f"{queue}.{Priority(priority).value}"
+
+
+def level_queues(queue: str) -> list[str]:
+    """A run queue's four level queues, highest first."""
+    return [level_queue(queue, p) for p in sorted(Priority, key=RUN_ACTOR_PRIORITIES.get)]
+
+
+def broker_queues(queue: str) -> list[str]:
+    """Every broker queue of a run queue: its level queues, their delay queues, its dead-letter queue."""
+    return [*level_queues(queue), *map(dq_name, level_queues(queue)), xq_name(queue)]
+
+
+def run_queue_of(name: str) -> str | None:
+    """The run queue a level queue (or its delay queue) belongs to: runs.high.DQ -> runs; None for other queues."""
+    base, _, level = q_name(name).rpartition(".")
+    return base if base and level in {p.value for p in Priority} else None
 
 
 def node_of(connection: pika.BlockingConnection) -> str:
@@ -27,23 +56,49 @@ def node_of(connection: pika.BlockingConnection) -> str:
 
 
 class DockyardBroker(RabbitmqBroker):
-    """Dramatiq's RabbitMQ broker, whose run queues refuse publishes past a length limit.
+    """Dramatiq's RabbitMQ broker, with queues of one type, level queues that share their run queue's
+    dead-letter queue, and main queues that refuse publishes past a length limit.
 
     With `x-overflow: reject-publish` a full queue nacks the publish, which a
     confirming publisher sees: the API answers 503 instead of piling up an
-    unbounded backlog. Only the main queue is limited: the delay queue holds
+    unbounded backlog. Only the main queues are limited: a delay queue holds
     retries already accepted, and refusing them would lose runs.
     """
 
-    def __init__(self, *, queue_max_length: int, **kwargs):
+    def __init__(self, *, queue_max_length: int, queue_type: str = "classic", **kwargs):
+        if queue_type not in QUEUE_TYPES:
+            raise ValueError(f"queue_type must be one of {QUEUE_TYPES}, not {queue_type!r}")
         self.queue_max_length = queue_max_length
+        self.queue_type = queue_type
         super().__init__(**kwargs)
 
+    def _typed(self, arguments: dict) -> dict:
+        # NOTE: classic is RabbitMQ's default; saying so explicitly would make queues
+        # declared before this argument existed "inequivalent" (406).
+        return {**arguments, "x-queue-type": "quorum"} if self.queue_type == "quorum" else arguments
+
+    def _dead_letter_queue(self, queue_name: str) -> str:
+        return xq_name(run_queue_of(queue_name) or q_name(queue_name))
+
+    def _build_queue_arguments(self, queue_name):
+        return self._typed({"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self._dead_letter_queue(queue_name)})
+
     def run_queue_arguments(self, queue_name: str) -> dict:
-        """The arguments a run queue is declared with (they cannot change on an existing queue)."""
-        arguments = self._build_queue_arguments(queue_name)
-        arguments.update({"x-max-length": self.queue_max_length, "x-overflow": "reject-publish"})
-        return arguments
+        """The arguments a main queue is declared with (they cannot change on an existing queue)."""
+        return {**self._build_queue_arguments(queue_name), "x-max-length": self.queue_max_length, "x-overflow": "reject-publish"}
+
+    def delay_queue_arguments(self, queue_name: str) -> dict:
+        """The arguments of a main queue's delay queue (queue_name.DQ): no length limit."""
+        return self._build_queue_arguments(queue_name)
+
+    def dead_letter_queue_arguments(self) -> dict:
+        # Dramatiq's: dead letters expire after 7 days (a static TTL: RabbitMQ expires from the head).
+        return self._typed({"x-message-ttl": DEAD_MESSAGE_TTL})
+
+    def _declare_xq_queue(self, queue_name):
+        return self.channel.queue_declare(
+            queue=self._dead_letter_queue(queue_name), durable=True, arguments=self.dead_letter_queue_arguments()
+        )
 
     @property
     def connection(self) -> pika.BlockingConnection:
@@ -68,22 +123,21 @@ class DockyardBroker(RabbitmqBroker):
 
 
 def create_broker(settings: Settings, *, middleware: list | None = None) -> dramatiq.Broker:
-    """A confirming RabbitMQ broker with priority queues (x-max-priority), a length limit and Dramatiq's DLX queues."""
+    """A confirming RabbitMQ broker of DOCKYARD_QUEUE_TYPE queues: a queue per priority level, a length limit and
+    Dramatiq's delay and dead-letter queues. Queues are declared on first use (a publish, a consumer)."""
     # NOTE: confirm_delivery is off by default in Dramatiq; without it a
     # publish the broker dropped looks like a success.
     urls = settings.broker_urls()
     # Each process starts from a node of its own: connections spread over a cluster's nodes.
     start = random.randrange(len(urls))
     urls = urls[start:] + urls[:start]
-    broker = DockyardBroker(
+    return DockyardBroker(
         url=urls if len(urls) > 1 else urls[0],
         confirm_delivery=True,
-        max_priority=MAX_PRIORITY,
         middleware=middleware,
         queue_max_length=settings.queue_max_length,
+        queue_type=settings.queue_type,
     )
-    broker.declare_queue(settings.default_queue)
-    return broker
 
 
 def admin_connection(broker: RabbitmqBroker) -> pika.BlockingConnection:

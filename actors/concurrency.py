@@ -24,6 +24,21 @@ MIN_THREADS = 2
 MAX_THREADS = 32
 # The margin between the grace period (runs finishing) and Dramatiq's own stop deadline.
 SHUTDOWN_MARGIN_SECONDS = 30
+# Messages each queue's consumer holds, per thread: one running and one waiting of every priority level.
+PREFETCH_PER_THREAD = 2
+
+
+def prefetch_for(threads: int) -> int:
+    """Messages a worker prefetches from each of its queues (dramatiq_queue_prefetch).
+
+    Each priority level is a queue of its own (actors/broker.py), and a free
+    thread takes the highest level the worker holds. With one message per
+    thread, a thread that ends a `critical` run would take a `low` one the
+    worker holds before RabbitMQ has sent the next `critical` (sent only
+    once the first is acknowledged); a second one per thread keeps a
+    `critical` waiting in the worker while others run.
+    """
+    return PREFETCH_PER_THREAD * threads
 
 
 def choose_threads(configured: int, engine_cpus: Callable[[], int]) -> tuple[int, str]:

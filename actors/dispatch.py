@@ -21,7 +21,7 @@ from opentelemetry import trace
 
 from actors import admission, metrics
 from actors.admission import Refusal
-from actors.broker import BROKER_PRIORITIES, RUN_ACTOR, create_broker
+from actors.broker import RUN_ACTORS, create_broker, level_queue
 from settings import Settings
 from storage import runs as run_store
 from storage import schedules as schedule_store
@@ -43,12 +43,12 @@ class QueueUnavailable(Exception):
 
 
 def run_message(run: Run, trace_context: str | None = None) -> Message:
-    """The message for a run: only its id, at the run's broker priority, with the trace context
-    its attempts continue (a W3C traceparent in the options, kept when Dramatiq retries the message)."""
-    options = {"broker_priority": BROKER_PRIORITIES[run.priority]}
-    if trace_context:
-        options["traceparent"] = trace_context
-    return Message(queue_name=run.queue, actor_name=RUN_ACTOR, args=(run.id,), kwargs={}, options=options)
+    """The message for a run: only its id, on its run queue's level queue (runs.high) for its level's run actor,
+    with the trace context its attempts continue (a W3C traceparent in the options, kept when Dramatiq retries
+    the message)."""
+    options = {"traceparent": trace_context} if trace_context else {}
+    priority = Priority(run.priority)
+    return Message(queue_name=level_queue(run.queue, priority), actor_name=RUN_ACTORS[priority], args=(run.id,), kwargs={}, options=options)
 
 
 class PublishedMarks:

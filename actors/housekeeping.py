@@ -30,7 +30,7 @@ from storage.workers import forget_gone_workers
 log = logging.getLogger(__name__)
 
 QUEUE_MESSAGES = prometheus_client.Gauge(
-    "dockyard_queue_messages", "Messages waiting in a run queue (.DQ: delayed retries, .XQ: dead letters).", ["queue"]
+    "dockyard_queue_messages", "Messages waiting in a run queue's level queues (.DQ: delayed retries, .XQ: dead letters).", ["queue"]
 )
 
 
@@ -77,7 +77,7 @@ class Housekeeping:
         return deleted
 
     def measure_queues(self) -> dict[str, int]:
-        """Set the queue-depth gauges of the run queue, its delay queue and its dead-letter queue."""
+        """Set the queue-depth gauges of the run queue's level queues, their delay queues and its dead-letter queue."""
         depths = self.queues.depths(self.settings.default_queue)
         for queue, count in depths.items():
             QUEUE_MESSAGES.labels(queue).set(count)

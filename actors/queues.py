@@ -11,7 +11,7 @@ import pika.exceptions
 from dramatiq.common import dq_name, xq_name
 
 from actors.admission import Refusal
-from actors.broker import admin_connection, broker_answers, create_broker
+from actors.broker import admin_connection, broker_answers, broker_queues, create_broker, level_queues
 from actors.dead_letters import DeadLetterQueue
 from actors.dispatch import Dispatcher
 from settings import Settings
@@ -27,22 +27,29 @@ class QueueAdmin:
         self.broker = broker
 
     def depths(self, queue: str) -> dict[str, int]:
-        """Messages waiting in a run queue, its delay queue (.DQ) and its dead-letter queue (.XQ)."""
-        connection = admin_connection(self.broker)
-        try:
-            channel = connection.channel()
-            return {
-                name: channel.queue_declare(name, passive=True).method.message_count for name in (queue, dq_name(queue), xq_name(queue))
-            }
-        finally:
-            if connection.is_open:
-                connection.close()
+        """Messages waiting in each level queue of a run queue (runs.high), their delay queues (.DQ) and
+        the run queue's dead-letter queue (.XQ). A queue not declared yet holds nothing."""
+        names = broker_queues(queue)
+        return dict(zip(names, self._declared(names, lambda ok: ok.method.message_count), strict=True))
 
     def consumers(self, queue: str) -> int:
-        """Consumers of a run queue: one per worker process taking runs from it."""
+        """Consumers of a run queue: one per worker process taking runs from it (the fewest of its levels')."""
+        return min(self._declared(level_queues(queue), lambda ok: ok.method.consumer_count))
+
+    def _declared(self, names: list[str], read) -> list[int]:
         connection = admin_connection(self.broker)
         try:
-            return connection.channel().queue_declare(queue, passive=True).method.consumer_count
+            answers = []
+            channel = connection.channel()
+            for name in names:
+                try:
+                    answers.append(read(channel.queue_declare(name, passive=True)))
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code != 404:  # NOT_FOUND: not declared yet
+                        raise
+                    answers.append(0)
+                    channel = connection.channel()
+            return answers
         finally:
             if connection.is_open:
                 connection.close()
@@ -52,13 +59,19 @@ class QueueAdmin:
         return DeadLetterQueue(lambda: admin_connection(self.broker), queue)
 
     def ensure(self, queue: str, *, recreate_if_empty: bool = False) -> str:
-        """Declare a run queue with the arguments these settings give it; return "ok" or "recreated".
+        """Declare a run queue's level queues, their delay queues and its dead-letter queue with the arguments
+        these settings give them; return "ok", or "recreated" if any was."""
+        outcomes = [self._ensure_one(name, self.broker.run_queue_arguments(name), recreate_if_empty) for name in level_queues(queue)]
+        outcomes += [
+            self._ensure_one(dq_name(name), self.broker.delay_queue_arguments(name), recreate_if_empty) for name in level_queues(queue)
+        ]
+        outcomes.append(self._ensure_one(xq_name(queue), self.broker.dead_letter_queue_arguments(), recreate_if_empty))
+        return "recreated" if "recreated" in outcomes else "ok"
 
-        RabbitMQ refuses to redeclare a queue with other arguments (say a new
-        length limit). An empty one may be deleted and declared again; a
-        non-empty one raises QueueMismatch saying what to do.
-        """
-        arguments = self.broker.run_queue_arguments(queue)
+    def _ensure_one(self, queue: str, arguments: dict, recreate_if_empty: bool) -> str:
+        """Declare one queue with `arguments`. RabbitMQ refuses to redeclare a queue with other arguments (say a
+        new length limit, or another queue type). An empty one may be deleted and declared again; a non-empty one
+        raises QueueMismatch saying what to do."""
         connection = admin_connection(self.broker)
         try:
             try:

@@ -7,16 +7,15 @@ import threading
 import dramatiq
 from dramatiq.middleware import CurrentMessage, Middleware
 
-from actors.broker import RUN_ACTOR
+from actors.broker import RUN_ACTOR_PRIORITIES, RUN_ACTORS, level_queue
 from actors.execution import DeadLettered, Executor, is_retried_by_broker
 from storage.database import release_connection
+from storage.specs import Priority
 from telemetry.logs import pop_context, push_context
 
 # Slack over the longest run for image checks, create/remove and log drain.
 ACTOR_SLACK_SECONDS = 300
-# Dramatiq orders the messages a worker holds by actor priority (lower first):
-# housekeeping (0) goes ahead of runs waiting for a thread.
-RUN_ACTOR_PRIORITY = 10
+RUN_ACTOR_NAMES = frozenset(RUN_ACTORS.values())
 
 
 class ReleaseDatabaseConnection(Middleware):
@@ -36,7 +35,7 @@ class RunLogContext(Middleware):
         self._tokens = threading.local()
 
     def before_process_message(self, broker, message):
-        if message.actor_name == RUN_ACTOR and message.args:
+        if message.actor_name in RUN_ACTOR_NAMES and message.args:
             self._tokens.token = push_context(run_id=str(message.args[0]))
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
@@ -48,8 +47,10 @@ class RunLogContext(Middleware):
     after_skip_message = after_process_message
 
 
-def declare_run_actor(broker: dramatiq.Broker, executor: Executor, queue_name: str) -> dramatiq.Actor:
-    """Register the run actor on `broker` for `queue_name`."""
+def declare_run_actors(broker: dramatiq.Broker, executor: Executor, queue_name: str) -> dict[Priority, dramatiq.Actor]:
+    """Register on `broker` the run actor of each priority level of run queue `queue_name`: each consumes its
+    level's queue (runs.high), and Dramatiq hands a worker's free thread the message of the highest level it
+    holds (actor priority, lower first: critical 10 ... low 13; housekeeping, 0, goes ahead of all)."""
     for middleware in (CurrentMessage, ReleaseDatabaseConnection, RunLogContext):
         if not any(isinstance(m, middleware) for m in broker.middleware):
             broker.add_middleware(middleware())
@@ -58,20 +59,23 @@ def declare_run_actor(broker: dramatiq.Broker, executor: Executor, queue_name: s
         message = CurrentMessage.get_current_message()
         executor.execute(run_id, message.options if message is not None else None)
 
-    return dramatiq.actor(
-        execute_run,
-        actor_name=RUN_ACTOR,
-        queue_name=queue_name,
-        broker=broker,
-        # The container runner enforces each run's own timeout; this only
-        # catches a worker thread that is stuck far beyond any run.
-        time_limit=(executor.settings.max_timeout_seconds + ACTOR_SLACK_SECONDS) * 1000,
-        # Dramatiq's Retries middleware routes each message: RetryLater (a
-        # run's backoff, computed by actors.retry_policy) and database outages
-        # come back after their delay; anything else fails to the DLQ.
-        retry_when=is_retried_by_broker,
-        throws=(DeadLettered,),
-        min_backoff=1000,
-        max_backoff=60_000,
-        priority=RUN_ACTOR_PRIORITY,
-    )
+    return {
+        priority: dramatiq.actor(
+            execute_run,
+            actor_name=RUN_ACTORS[priority],
+            queue_name=level_queue(queue_name, priority),
+            broker=broker,
+            # The container runner enforces each run's own timeout; this only
+            # catches a worker thread that is stuck far beyond any run.
+            time_limit=(executor.settings.max_timeout_seconds + ACTOR_SLACK_SECONDS) * 1000,
+            # Dramatiq's Retries middleware routes each message: RetryLater (a
+            # run's backoff, computed by actors.retry_policy) and database outages
+            # come back after their delay; anything else fails to the DLQ.
+            retry_when=is_retried_by_broker,
+            throws=(DeadLettered,),
+            min_backoff=1000,
+            max_backoff=60_000,
+            priority=RUN_ACTOR_PRIORITIES[priority],
+        )
+        for priority in Priority
+    }

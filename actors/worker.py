@@ -21,7 +21,7 @@ from actors.execution import Executor
 from actors.housekeeping import Housekeeping, declare_housekeeping_actors
 from actors.presence import WorkerPresence
 from actors.queues import QueueAdmin
-from actors.runs import declare_run_actor
+from actors.runs import declare_run_actors
 from actors.shutdown import GracefulShutdown, ignore_duplicate_sigterm
 from actors.usage import AttemptUsage
 from settings import Settings
@@ -52,7 +52,7 @@ executor = Executor(
     worker_name=settings.worker_name,
     shutdown=shutdown,
 )
-run_actor = declare_run_actor(broker, executor, settings.default_queue)
+run_actors = declare_run_actors(broker, executor, settings.default_queue)
 housekeeping = Housekeeping(settings, Dispatcher(broker), QueueAdmin(broker))
 housekeeping_actors = declare_housekeeping_actors(broker, housekeeping, settings.housekeeping_queue)
 metrics.THREADS.set(settings.worker_threads)

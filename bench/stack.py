@@ -25,6 +25,7 @@ import psycopg2
 import requests
 import yaml
 
+from actors.broker import broker_queues
 from settings import Settings
 from storage.api_keys import create_key
 from storage.database import open_database
@@ -152,7 +153,7 @@ class Stack:
         with contextlib.suppress(Exception):
             connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
             channel = connection.channel()
-            for queue in (self.queue, f"{self.queue}.DQ", f"{self.queue}.XQ"):
+            for queue in {self.queue, f"{self.queue}.DQ", *broker_queues(self.queue)}:
                 channel.queue_delete(queue)
             connection.close()
         self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")

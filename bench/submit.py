@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pika
 import requests
 
+from actors.broker import level_queues
 from bench.stack import Stack, cpu_seconds_by_command, cpu_share_line, free_port, machine_line, percentile
 from storage.models import Run
 
@@ -126,9 +127,11 @@ async def drive(client: Client, rate: float, seconds: float, body: bytes) -> tup
 
 
 def queue_depth(broker_url: str, queue: str) -> int:
+    """Messages waiting in a run queue's level queues."""
     connection = pika.BlockingConnection(pika.URLParameters(broker_url))
     try:
-        return connection.channel().queue_declare(queue, passive=True).method.message_count
+        channel = connection.channel()
+        return sum(channel.queue_declare(name, passive=True).method.message_count for name in level_queues(queue))
     finally:
         connection.close()
 

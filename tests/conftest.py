@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 import uuid
@@ -124,3 +125,24 @@ def required_env(name: str) -> str:
     if not value:
         raise pytest.UsageError(f"{name} is not set: run the suite with `make test`, which starts the services")
     return value
+
+
+def stub_run_queue(broker, queue: str = "runs"):
+    """Declare a run queue's level queues on a StubBroker (RabbitMQ's broker declares them on first use)."""
+    from actors.broker import level_queues
+
+    for name in level_queues(queue):
+        broker.declare_queue(name)
+    return broker
+
+
+def published(broker, queue: str = "runs") -> list:
+    """The messages a StubBroker holds in a run queue's level queues, highest level first."""
+    from actors.broker import level_queues
+
+    return [message for name in level_queues(queue) for message in list(broker.queues[name].queue)]
+
+
+def parse_ts(value: str) -> dt.datetime:
+    """An API timestamp (2026-11-22T10:00:00.000Z) as an aware datetime."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))

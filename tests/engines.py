@@ -1,20 +1,17 @@
-"""Extra Docker engines on this machine for the tests: a dockerd with its own data, exec root, socket and
-bridge (and, asked for, a TLS listener with certificates made here by openssl)."""
+"""Extra Docker engines on this machine for the tests, through infra/dev/engine.sh: a dockerd with its own data,
+exec root, socket and bridge (and, asked for, a TLS listener with certificates made here by openssl)."""
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import pathlib
-import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import docker
 
-READY_SECONDS = 60
+ENGINE_SH = pathlib.Path(__file__).resolve().parents[1] / "infra" / "dev" / "engine.sh"
 
 
 @dataclass(frozen=True)
@@ -51,75 +48,36 @@ class Engine:
     name: str
     socket_url: str  # unix:// socket, no TLS: what the test itself drives the engine with
     tcp_url: str | None  # tcp://127.0.0.1:port with --tlsverify, when asked for
-    log: pathlib.Path
 
     def client(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.socket_url, timeout=30)
 
+    def kill(self) -> None:
+        """SIGKILL its dockerd and containerd, as when its host dies (containers are left as they were)."""
+        engine_script("kill", self.name)
 
-def _bridge(name: str, subnet: ipaddress.IPv4Network) -> None:
-    subprocess.run(["ip", "link", "del", name], capture_output=True)
-    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", f"{next(subnet.hosts())}/{subnet.prefixlen}", "dev", name], check=True)
-    subprocess.run(["ip", "link", "set", name, "up"], check=True)
+
+def engine_script(*args: str) -> str:
+    done = subprocess.run([str(ENGINE_SH), *args], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"infra/dev/engine.sh {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip()
+
+
+def start_engine(name: str, subnet: str, *, tls: Certificates | None = None, tcp_port: int | None = None) -> Engine:
+    """Start (or start again, with its data) engine `name` through infra/dev/engine.sh; it answers when this returns."""
+    extra = [str(tls.ca.parent), str(tcp_port)] if tls is not None else []
+    engine_script("up", name, subnet, *extra)
+    return Engine(name, engine_script("url", name), f"tcp://127.0.0.1:{tcp_port}" if tls is not None else None)
 
 
 @contextlib.contextmanager
 def extra_engine(name: str, subnet: str, *, tls: Certificates | None = None, tcp_port: int | None = None) -> Iterator[Engine]:
-    """A dockerd named `name` (a few letters: it names its bridge and directories), its containers on a bridge of
-    its own in `subnet`, listening on its own unix socket, and with `tls` on tcp://127.0.0.1:`tcp_port`
-    (--tlsverify: only clients with a certificate of the same CA get in). Stopped and removed on exit."""
-    # NOTE: never --bridge=none on a shared host: that dockerd deletes the host's docker0, and the
-    # main engine then fails every bridged container. Each engine gets a bridge of its own.
-    bridge = f"{name}br0"
-    run_dir = pathlib.Path(f"/run/{name}")
-    data_dir = pathlib.Path(f"/var/tmp/{name}-data")
-    for stale in (run_dir, data_dir):
-        shutil.rmtree(stale, ignore_errors=True)
-    run_dir.mkdir(parents=True)
-    data_dir.mkdir(parents=True)
-    (run_dir / "daemon.json").write_text("{}")
-    _bridge(bridge, ipaddress.ip_network(subnet))
-    socket_url = f"unix://{run_dir}/docker.sock"
-    command = [
-        "dockerd", "--host", socket_url, "--data-root", str(data_dir), "--exec-root", str(run_dir / "exec"),
-        "--pidfile", str(run_dir / "docker.pid"), "--config-file", str(run_dir / "daemon.json"),
-        "--bridge", bridge, "--iptables=false", "--ip-masq=false",
-    ]  # fmt: skip
-    tcp_url = None
-    if tls is not None:
-        assert tcp_port, "a TLS engine needs a tcp_port"
-        tcp_url = f"tcp://127.0.0.1:{tcp_port}"
-        command += ["--host", tcp_url, "--tlsverify", "--tlscacert", str(tls.ca), "--tlscert", str(tls.server_cert),
-                    "--tlskey", str(tls.server_key)]  # fmt: skip
-    log = run_dir / "dockerd.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    engine = Engine(name, socket_url, tcp_url, log)
+    """An engine of its own (infra/dev/engine.sh): its containers on a bridge of its own in `subnet`, on its own unix
+    socket, and with `tls` on tcp://127.0.0.1:`tcp_port` (--tlsverify: only clients with a certificate of the same CA
+    get in). Stopped and removed, with its containers and data, on exit."""
+    engine_script("down", name)  # what an interrupted run may have left
     try:
-        _wait_ready(engine, proc)
-        yield engine
+        yield start_engine(name, subnet, tls=tls, tcp_port=tcp_port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def _wait_ready(engine: Engine, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dockerd {engine.name} exited {proc.returncode}:\n{engine.log.read_text()[-3000:]}")
-        try:
-            engine.client().ping()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dockerd {engine.name} not ready after {READY_SECONDS}s:\n{engine.log.read_text()[-3000:]}") from None
-            time.sleep(0.5)
+        engine_script("down", name)

@@ -100,5 +100,5 @@ def test_sigkill_the_scheduler_leader_just_before_a_fire(cluster):
 
     # The new leader also sent the housekeeping at that minute, and the worker ran it.
     assert metric(ports[follower], 'dockyard_housekeeping_sent_total{actor="measure_queues"}') >= 1
-    depth = f'dockyard_queue_messages{{queue="{cluster.queue}"}}'
+    depth = f'dockyard_queue_messages{{queue="{cluster.queue}.normal"}}'
     wait_until(lambda: metric(worker_port, depth) is not None, timeout=30, what="the worker to measure the run queue")

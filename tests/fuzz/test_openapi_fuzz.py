@@ -25,6 +25,7 @@ from settings import Settings
 from storage.api_keys import create_key
 from storage.database import open_database
 from storage.migrations import migrate
+from tests.conftest import stub_run_queue
 from tests.integration.conftest import fresh_postgres_database
 from tests.storage_cases import make_processor
 from web.app import create_app
@@ -67,7 +68,7 @@ def fuzzed():
 def _serve(db):
     make_processor("echo")
     broker = StubBroker()
-    broker.declare_queue("runs")
+    stub_run_queue(broker)
     dispatcher = Dispatcher(broker)
     app = create_app(Settings(worker_name="fuzz", rate_limit_per_second=0), db=db, dispatcher=dispatcher)
     _, key = create_key("default", "admin", actor="test")

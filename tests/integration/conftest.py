@@ -18,12 +18,13 @@ import psycopg2
 import pytest
 import yaml
 
-from actors.broker import create_broker
+from actors.broker import broker_queues, create_broker
+from actors.concurrency import prefetch_for
 from actors.containers import ContainerRunner
 from actors.dispatch import Dispatcher
 from actors.engine import engine_client
 from actors.execution import Executor
-from actors.runs import declare_run_actor
+from actors.runs import declare_run_actors
 from actors.usage import AttemptUsage
 from settings import Settings
 from storage import run_states
@@ -79,9 +80,10 @@ def docker_client():
 
 
 def delete_queues(broker_url: str, queue: str) -> None:
+    """Delete a run queue's broker queues, or a plain queue's (housekeeping) with its .DQ and .XQ."""
     connection = pika.BlockingConnection(pika.URLParameters(broker_url))
     channel = connection.channel()
-    for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+    for name in {queue, f"{queue}.DQ", *broker_queues(queue)}:
         channel.queue_delete(name)
     connection.close()
 
@@ -117,7 +119,7 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetch: int = 1, **settings_changes):
+def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetch: int | None = None, **settings_changes):
     """API (TestClient) + a Dramatiq worker of `threads` threads, on a fresh Postgres database, RabbitMQ and Docker."""
     broker_url = required_env("DOCKYARD_BROKER_URL")
     with fresh_postgres_database() as url:
@@ -133,10 +135,10 @@ def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetc
             runner=ContainerRunner(docker_client, AttemptUsage.for_engine(docker_client.info())),
             worker_name="it-worker",
         )
-        declare_run_actor(broker, executor, settings.default_queue)
+        declare_run_actors(broker, executor, settings.default_queue)
         worker = dramatiq.Worker(broker, worker_threads=threads)
         # NOTE: what `dramatiq_queue_prefetch` does for the CLI worker.
-        worker.queue_prefetch = prefetch
+        worker.queue_prefetch = prefetch_for(threads) if prefetch is None else prefetch
         worker.start()
         dispatcher = Dispatcher(broker)
         stack = Stack(
@@ -161,6 +163,6 @@ def running_stack(sample_processors, docker_client, *, threads: int = 1, prefetc
 
 @pytest.fixture(scope="module")
 def stack(sample_processors, docker_client):
-    """The API and a one-thread worker with prefetch 1."""
+    """The API and a one-thread worker with the worker's own prefetch (2)."""
     with running_stack(sample_processors, docker_client) as stack:
         yield stack

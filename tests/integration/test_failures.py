@@ -347,20 +347,21 @@ def test_the_cli_refuses_to_replay_what_the_api_refuses(stack, sample_processors
 
 def test_a_queue_with_other_arguments_is_replaced_only_if_empty(stack):
     name = unique("old_queue")
+    level = f"{name}.normal"
     queues = QueueAdmin(stack.broker)
     connection = pika.BlockingConnection(pika.URLParameters(stack.settings.broker_url))
     channel = connection.channel()
-    channel.queue_declare(name, durable=True)  # as an older version declared it: no priorities, no limit
+    channel.queue_declare(level, durable=True)  # as an older version declared it: no length limit, no dead letters
     try:
-        channel.basic_publish("", name, b"{}")
-        with pytest.raises(QueueMismatch, match="holds 1 message"):
+        channel.basic_publish("", level, b"{}")
+        with pytest.raises(QueueMismatch, match=f"queue '{level}' exists with other arguments .* holds 1 message"):
             queues.ensure(name, recreate_if_empty=True)
         channel = connection.channel()
-        channel.queue_purge(name)
+        channel.queue_purge(level)
         with pytest.raises(QueueMismatch, match="inequivalent arg"):
             queues.ensure(name)
         assert queues.ensure(name, recreate_if_empty=True) == "recreated"
         assert queues.ensure(name) == "ok"
     finally:
-        connection.channel().queue_delete(name)
         connection.close()
+        delete_queues(stack.settings.broker_url, name)

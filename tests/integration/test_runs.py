@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import prometheus_client
 
-from tests.conftest import unique, wait_until
-
-
-def parse_ts(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+from tests.conftest import parse_ts, unique, wait_until
 
 
 def test_echo_succeeds_with_result_logs_attempt_and_events(stack):
@@ -199,18 +194,6 @@ def test_logs_are_readable_while_the_run_is_running(stack):
     )
     assert stack.get(run["id"])["state"] == "running"
     assert stack.wait_state(run["id"])["state"] == "succeeded"
-
-
-def test_critical_runs_start_before_low_ones_in_a_backlog(stack):
-    blocker = stack.submit("sleep", {"seconds": 3})
-    stack.wait_state(blocker["id"], {"running"})
-    low = [stack.submit("echo", {"i": i}, priority="low")["id"] for i in range(3)]
-    critical = [stack.submit("echo", {"i": i}, priority="critical")["id"] for i in range(3)]
-    finished = {run_id: stack.wait_state(run_id, timeout=60) for run_id in low + critical}
-    assert all(r["state"] == "succeeded" for r in finished.values())
-    last_critical = max(parse_ts(finished[i]["started_at"]) for i in critical)
-    first_low = min(parse_ts(finished[i]["started_at"]) for i in low)
-    assert last_critical < first_low, {i: finished[i]["started_at"] for i in low + critical}
 
 
 def test_follow_streams_logs_until_the_run_ends(stack):

@@ -8,6 +8,7 @@ import threading
 
 import psycopg2
 
+from actors.broker import broker_queues
 from actors.containers import ContainerRunner
 from actors.housekeeping import Housekeeping
 from actors.presence import WorkerPresence
@@ -208,5 +209,6 @@ def _run_containers(stack) -> set[str]:
 def test_queue_depths_are_measured(stack):
     depths = housekeeping(stack).measure_queues()
     queue = stack.settings.default_queue
-    assert set(depths) == {queue, f"{queue}.DQ", f"{queue}.XQ"}
+    assert list(depths) == broker_queues(queue)
+    assert set(depths) >= {f"{queue}.critical", f"{queue}.low.DQ", f"{queue}.XQ"}
     assert all(isinstance(n, int) and n >= 0 for n in depths.values())

@@ -5,7 +5,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from actors.dispatch import Dispatcher
-from tests.conftest import key_headers
+from tests.conftest import key_headers, stub_run_queue
 from tests.storage_cases import make_processor
 from web.app import create_app
 
@@ -13,7 +13,7 @@ from web.app import create_app
 @pytest.fixture
 def broker():
     broker = StubBroker()
-    broker.declare_queue("runs")
+    stub_run_queue(broker)
     yield broker
     broker.close()
 

@@ -6,7 +6,7 @@ import falcon.testing
 import pytest
 
 from storage.models import Run
-from tests.conftest import key_headers
+from tests.conftest import key_headers, published
 from tests.storage_cases import PIN
 from web.app import create_app
 
@@ -31,10 +31,10 @@ def test_submit_creates_a_queued_run_and_publishes_its_id(client, broker):
     assert resp.headers["location"] == f"/v1/runs/{run['id']}"
     assert run["state"] == "queued" and run["payload"] == {"n": 1} and run["timeout_seconds"] == 30
     assert run["created_at"].endswith("Z")
-    [message] = list(broker.queues["runs"].queue)
+    [message] = published(broker)
     decoded = json.loads(message)
     assert decoded["args"] == [run["id"]]
-    assert decoded["options"]["broker_priority"] == 3
+    assert (decoded["queue_name"], decoded["actor_name"]) == ("runs.critical", "execute_run_critical")
     assert client.simulate_get(f"/v1/runs/{run['id']}").json["id"] == run["id"]
     events = client.simulate_get(f"/v1/runs/{run['id']}/events").json["items"]
     assert [e["to_state"] for e in events] == ["queued"]
@@ -247,7 +247,7 @@ def test_idempotency_key_returns_the_same_run_or_409(client, broker):
     assert first.status_code == 201, first.text
     again = submit(client, body, headers={"Idempotency-Key": "k-1"})
     assert again.status_code == 200 and again.json["id"] == first.json["id"]
-    assert len(broker.queues["runs"].queue) == 1  # published once
+    assert len(published(broker)) == 1  # published once
     assert_problem(submit(client, {**body, "payload": {"n": 2}}, headers={"Idempotency-Key": "k-1"}), 409, "Idempotency-Key")
     other = submit(client, body, headers={"Idempotency-Key": "k-2"})
     assert other.status_code == 201 and other.json["id"] != first.json["id"]
@@ -277,7 +277,7 @@ def test_replay_an_ended_run_once(client, broker):
     assert (replay.json["payload"], replay.json["priority"], replay.json["labels"]) == ({"n": 7}, "high", {"a": "b"})
     again = client.simulate_post(f"/v1/runs/{run_id}/replay")
     assert again.status_code == 200 and again.json["id"] == replay.json["id"]
-    assert len(broker.queues["runs"].queue) == 2  # the original and one replay
+    assert len(published(broker)) == 2  # the original and one replay
 
 
 def test_a_run_of_a_disabled_processor_is_not_replayed(client, broker):
@@ -286,7 +286,7 @@ def test_a_run_of_a_disabled_processor_is_not_replayed(client, broker):
     client.simulate_post(f"/v1/runs/{run_id}/cancel")
     assert client.simulate_put("/v1/processors/echo", json={"image": PIN, "enabled": False}).status_code == 200
     assert_problem(client.simulate_post(f"/v1/runs/{run_id}/replay"), 422, "processor")
-    assert len(broker.queues["runs"].queue) == 1  # the original only
+    assert len(published(broker)) == 1  # the original only
     # a run replayed before the processor was disabled still answers with that replay
     client.simulate_put("/v1/processors/echo", json={"image": PIN})
     other = submit(client, {"processor": "echo"}).json["id"]

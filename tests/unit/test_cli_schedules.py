@@ -10,6 +10,7 @@ import pytest
 
 from cli.main import main
 from storage.api_keys import create_key
+from tests.conftest import published
 from tests.storage_cases import make_processor
 from web.app import create_app
 
@@ -63,7 +64,7 @@ def test_create_list_pause_resume_trigger(api, capsys, broker):
     assert code == 0
     run = json.loads(out)
     assert run["schedule_id"] == created["id"] and run["state"] == "queued"
-    assert len(broker.queues["runs"].queue) == 1
+    assert len(published(broker)) == 1
 
 
 def test_bad_input_is_named(api, capsys):

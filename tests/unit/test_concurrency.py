@@ -53,7 +53,7 @@ def started(monkeypatch):
 def test_the_worker_runs_two_threads_per_engine_cpu_with_a_prefetch_to_match(started):
     args = started()
     assert (args.processes, args.threads, args.worker_shutdown_timeout) == (1, 4, 55000)
-    assert entry.os.environ["DOCKYARD_WORKER_THREADS"] == "4" and entry.os.environ["dramatiq_queue_prefetch"] == "4"
+    assert entry.os.environ["DOCKYARD_WORKER_THREADS"] == "4" and entry.os.environ["dramatiq_queue_prefetch"] == "8"
 
 
 def test_the_setting_or_the_option_decides_the_threads(started):

@@ -19,6 +19,7 @@ from storage import schedules as schedule_store
 from storage.models import Run, Schedule, ScheduleEvent
 from storage.processors import get_processor, put_processor
 from storage.run_states import RunState
+from tests.conftest import published
 from tests.storage_cases import make_processor
 
 T = dt.datetime
@@ -69,7 +70,7 @@ def test_a_due_fire_makes_one_run_and_moves_next_fire_at(firer, broker):
     assert firer.fire_due(schedule.id, now=T(2026, 1, 1, 10) + SEC) == [("fired", T(2026, 1, 1, 10))]
     [run] = runs_of(schedule)
     assert (run.scheduled_for, run.priority, run.payload, run.labels) == (T(2026, 1, 1, 10), "high", {"n": 1}, {"schedule": "hourly"})
-    [message] = list(broker.queues["runs"].queue)
+    [message] = published(broker)
     assert json.loads(message)["args"] == [run.id]
     stored = Schedule.get_by_id(schedule.id)
     assert (stored.last_fired_at, stored.next_fire_at) == (T(2026, 1, 1, 10), T(2026, 1, 1, 11))

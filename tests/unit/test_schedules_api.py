@@ -5,7 +5,7 @@ import json
 import falcon.testing
 import pytest
 
-from tests.conftest import key_headers
+from tests.conftest import key_headers, published
 from tests.storage_cases import make_processor
 from web.app import create_app
 
@@ -120,7 +120,7 @@ def test_trigger_starts_a_run_now(client, broker):
     run = resp.json
     assert run["schedule_id"] == schedule["id"] and run["scheduled_for"] and run["priority"] == "high"
     assert run["payload"] == {"report": "daily"} and run["labels"] == {"schedule": "nightly-report"}
-    [message] = list(broker.queues["runs"].queue)
+    [message] = published(broker)
     assert json.loads(message)["args"] == [run["id"]]
     after = client.simulate_get(f"/v1/schedules/{schedule['id']}").json
     assert after["last_fired_at"] == run["scheduled_for"]

@@ -23,6 +23,7 @@ from telemetry.tracing import (
     traceparent,
     tracer_provider,
 )
+from tests.conftest import published
 from tests.storage_cases import make_processor
 from tests.unit.test_api import submit
 
@@ -185,7 +186,7 @@ def test_a_submit_is_one_trace_from_the_request_to_the_message(client, broker, s
     assert insert.parent.span_id == publish.parent.span_id == server.context.span_id
     assert publish.kind == trace.SpanKind.PRODUCER and server.attributes["dockyard.run_id"] == resp.json["id"]
     # The message carries the publish span's context, the row the submit span's.
-    [message] = broker.queues["runs"].queue
+    [message] = published(broker)
     options = json.loads(message)["options"]
     assert context_of(options["traceparent"]) is not None
     assert trace.get_current_span(context_of(options["traceparent"])).get_span_context().span_id == publish.context.span_id
