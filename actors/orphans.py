@@ -17,8 +17,9 @@ from storage.run_states import RunState
 
 log = logging.getLogger(__name__)
 
-# A container younger than this is never an orphan: its attempt may be starting.
-ORPHAN_MIN_AGE_SECONDS = 60
+# A container younger than this is never an orphan. A worker claims a run before it creates the
+# run's container, so the run's row already names the container's attempt; this is a margin only.
+ORPHAN_MIN_AGE_SECONDS = 10
 # An empty parent cgroup younger than this may belong to a container being created (actors/usage.py).
 LEFTOVER_CGROUP_MIN_AGE_SECONDS = 600
 

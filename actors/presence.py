@@ -14,7 +14,7 @@ from importlib import metadata
 from dramatiq.middleware import Middleware
 
 from actors import metrics
-from actors.broker import node_of
+from actors.broker import level_queues, node_of
 from actors.containers import ContainerRunner
 from actors.orphans import remove_orphan_containers
 from settings import Settings
@@ -84,10 +84,14 @@ class WorkerPresence(Middleware):
         self.start(worker.worker_threads)
 
     def consumer_node(self) -> str | None:
-        """host:port of the RabbitMQ node this worker's run-queue consumer is connected to, if it is."""
-        thread = self.worker.consumers.get(self.settings.default_queue) if self.worker is not None else None
-        connection = getattr(getattr(thread, "consumer", None), "connection", None)
-        return node_of(connection) if connection is not None and connection.is_open else None
+        """host:port of the RabbitMQ node this worker's run-queue consumers are connected to (the first of its
+        level queues' that is), if any is."""
+        consumers = self.worker.consumers if self.worker is not None else {}
+        for queue in level_queues(self.settings.default_queue):
+            connection = getattr(getattr(consumers.get(queue), "consumer", None), "connection", None)
+            if connection is not None and connection.is_open:
+                return node_of(connection)
+        return None
 
     def after_worker_shutdown(self, broker, worker) -> None:
         self.stop()

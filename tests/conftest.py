@@ -146,3 +146,12 @@ def published(broker, queue: str = "runs") -> list:
 def parse_ts(value: str) -> dt.datetime:
     """An API timestamp (2026-11-22T10:00:00.000Z) as an aware datetime."""
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="session")
+def sample_processors() -> dict[str, dict]:
+    """The sample processors built by infra/processors/build.sh, by name."""
+    import yaml
+
+    with open(required_env("TEST_PROCESSORS_MANIFEST")) as fh:
+        return {p["name"]: p for p in yaml.safe_load(fh)["processors"]}

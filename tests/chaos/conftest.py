@@ -88,7 +88,7 @@ class Submitter:
 
 
 class Cluster:
-    def __init__(self, tmp_path: pathlib.Path, database_url: str, queue: str):
+    def __init__(self, tmp_path: pathlib.Path, database_url: str, queue: str, extra_env: dict[str, str] | None = None):
         self.tmp_path = tmp_path
         self.database_url = database_url
         self.queue = queue
@@ -112,6 +112,7 @@ class Cluster:
             "DOCKYARD_LEASE_SECONDS": "6",
             "DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS": "3",
             "DOCKYARD_INFRASTRUCTURE_RETRIES": "10",
+            **(extra_env or {}),
         }
         self._run_command("release")
         subprocess.run(
@@ -196,9 +197,10 @@ class Cluster:
         print(f"\nchaos ledger: {ledger}")
         return ledger
 
-    def leftover_containers(self) -> list:
+    def leftover_containers(self, client: docker.DockerClient | None = None) -> list:
+        """Containers of this database's runs on an engine (the host's own by default)."""
         ids = {r[0] for r in self.query("SELECT id FROM runs")}
-        client = docker.from_env()
+        client = client or docker.from_env()
         listed = client.containers.list(all=True, sparse=True, filters={"label": "dockyard.run_id"})
         return [c for c in listed if c.attrs["Labels"]["dockyard.run_id"] in ids]
 

@@ -16,7 +16,6 @@ import falcon.testing
 import pika
 import psycopg2
 import pytest
-import yaml
 
 from actors.broker import broker_queues, create_broker
 from actors.concurrency import prefetch_for
@@ -63,13 +62,6 @@ def pg_db():
         migrate(db)
         yield db
         db.close_all()
-
-
-@pytest.fixture(scope="session")
-def sample_processors() -> dict[str, dict]:
-    """The sample processors built by infra/processors/build.sh, by name."""
-    with open(required_env("TEST_PROCESSORS_MANIFEST")) as fh:
-        return {p["name"]: p for p in yaml.safe_load(fh)["processors"]}
 
 
 @pytest.fixture(scope="session")
