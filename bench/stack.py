@@ -151,7 +151,7 @@ class Stack:
                 proc.kill()
         getattr(self.db, "close_all", self.db.close)()
         with contextlib.suppress(Exception):
-            connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
+            connection = pika.BlockingConnection([pika.URLParameters(url) for url in self.broker_url.split(";")])
             channel = connection.channel()
             for queue in {self.queue, f"{self.queue}.DQ", *broker_queues(self.queue)}:
                 channel.queue_delete(queue)

@@ -24,6 +24,7 @@ import time
 from urllib.parse import urlsplit
 
 import pika
+import pika.exceptions
 import requests
 
 from actors.broker import level_queues
@@ -128,10 +129,16 @@ async def drive(client: Client, rate: float, seconds: float, body: bytes) -> tup
 
 def queue_depth(broker_url: str, queue: str) -> int:
     """Messages waiting in a run queue's level queues."""
-    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    connection = pika.BlockingConnection([pika.URLParameters(url) for url in broker_url.split(";")])
     try:
-        channel = connection.channel()
-        return sum(channel.queue_declare(name, passive=True).method.message_count for name in level_queues(queue))
+        total = 0
+        for name in level_queues(queue):
+            try:
+                total += connection.channel().queue_declare(name, passive=True).method.message_count
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != 404:  # a level nothing was published to is not declared
+                    raise
+        return total
     finally:
         connection.close()
 
@@ -168,6 +175,12 @@ def main() -> None:
         default=MAX_CONNECTIONS,
         help=f"at most this many keep-alive connections, opened as needed (default {MAX_CONNECTIONS})",
     )
+    parser.add_argument(
+        "--queue-type",
+        choices=("classic", "quorum"),
+        default="classic",
+        help="DOCKYARD_QUEUE_TYPE of the run queues (default classic); a cluster's nodes come from DOCKYARD_BROKER_URL",
+    )
     parser.add_argument("--sqlite", action="store_true", help="SQLite (make run's default database, WAL) instead of Postgres")
     parser.add_argument(
         "--durable",
@@ -188,10 +201,14 @@ def main() -> None:
             tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}", "OTEL_TRACES_SAMPLER": "always_on"}
             if args.traced < 1:
                 tracing.update(OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG=str(args.traced))
-        url = stack.start_web(workers=args.web_workers, threads=args.threads, **limit, **tracing)
+        url = stack.start_web(workers=args.web_workers, threads=args.threads, DOCKYARD_QUEUE_TYPE=args.queue_type, **limit, **tracing)
         print(f"machine: {machine_line()}")
         database = "SQLite (WAL)" if args.sqlite else stack.postgres_line()
-        print(f"gunicorn: {args.web_workers} workers x {args.threads} threads; {database}; RabbitMQ queue {stack.queue}")
+        nodes = len(stack.broker_url.split(";"))
+        print(
+            f"gunicorn: {args.web_workers} workers x {args.threads} threads; {database}; "
+            f"RabbitMQ: {args.queue_type} queues {stack.queue}.*, {nodes} node(s)"
+        )
         state = f"on, {limit['DOCKYARD_RATE_LIMIT_PER_SECOND']}/s" if limit else "off"
         print(f"rate limit: {state}; API key checked on every request")
         share = f"{args.traced:.0%} of traces" if tracing and args.traced < 1 else "every span"
