@@ -7,11 +7,13 @@ import os
 import pathlib
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 
 import docker
+import psycopg2
 import pytest
 import requests
 
@@ -87,8 +89,25 @@ def procfile_stack(directory: pathlib.Path, extra_env: dict[str, str] | None = N
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        remove_containers_of(env["DOCKYARD_DATABASE_URL"])
         delete_queues(broker_url, queue)
         delete_queues(broker_url, f"{queue}.housekeeping")
+
+
+def remove_containers_of(database_url: str) -> None:
+    """Remove the containers of this database's runs that a killed worker left on the engine (a run cancelled or
+    still running when the stack was stopped), so no test leaves containers behind."""
+    if database_url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+            ids = {row[0] for row in db.execute("SELECT id FROM runs")}
+    else:
+        with contextlib.closing(psycopg2.connect(database_url)) as db, db.cursor() as cursor:
+            cursor.execute("SELECT id FROM runs")
+            ids = {row[0] for row in cursor.fetchall()}
+    client = docker.from_env()
+    for container in client.containers.list(all=True, sparse=True, filters={"label": "dockyard.run_id"}):
+        if container.attrs["Labels"].get("dockyard.run_id") in ids:
+            container.remove(force=True)
 
 
 @pytest.fixture
