@@ -165,7 +165,7 @@ class ContainerRunner:
             if stdin is None:
                 _send_payload(sock, spec.payload)
             else:
-                _send_payload_and_close(stdin, spec.payload)
+                _send_payload(stdin, spec.payload, alone=True)
             exit_code, timed_out, stopped = self._wait(container, spec.timeout_seconds, started, capture, should_stop)
             span.add_event("exited", {"process.exit.code": -1 if exit_code is None else exit_code, "timed_out": timed_out})
             reader.join(DRAIN_SECONDS)
@@ -268,35 +268,27 @@ def _raw(sock):
     return getattr(sock, "_sock", sock)
 
 
-def _send_payload(sock, payload: bytes) -> None:
-    raw = _raw(sock)
-    try:
-        raw.sendall(payload)
-    except (BrokenPipeError, ConnectionResetError):
-        return  # the process exited without reading its stdin: not our failure
-    # NOTE: half-close, not close: closing the socket would also stop our
-    # reading of the output, and without the FIN the process waits on stdin.
-    try:
-        raw.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
+def _send_payload(sock, payload: bytes, *, alone: bool = False) -> None:
+    """Write the payload to the process's stdin, then end stdin.
 
-
-def _send_payload_and_close(sock, payload: bytes) -> None:
-    """Send the payload on a stdin-only attach and end that connection: the container was made with
-    StdinOnce (docker-py sets it with stdin_open), so the engine closes the process's stdin with it."""
+    On the attach that also carries the output, half-close (SHUT_WR): closing
+    would also stop our reading of the output, and without the FIN the
+    process waits on stdin. On a stdin-only attach (`alone`, over TLS) end
+    the whole connection: the container was made with StdinOnce (docker-py
+    sets it with stdin_open), so the engine closes stdin with it; shutdown,
+    not only close, as the attach's HTTP response still holds the socket.
+    """
     raw = _raw(sock)
     try:
         raw.sendall(payload)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the process exited without reading its stdin: not our failure
-    # NOTE: shutdown, not only close: the attach's HTTP response still holds the
-    # socket, so close() alone would not end the connection.
     try:
-        raw.shutdown(socket.SHUT_RDWR)
+        raw.shutdown(socket.SHUT_RDWR if alone else socket.SHUT_WR)
     except OSError:
         pass
-    _close(sock)
+    if alone:
+        _close(sock)
 
 
 def _close(sock) -> None:

@@ -8,7 +8,7 @@ import sys
 from dramatiq.common import xq_name
 
 from actors.dispatch import create_dispatcher
-from actors.queues import QueueAdmin, QueueMismatch, create_queue_admin, replay_dead_lettered
+from actors.queues import QueueAdmin, QueueMismatch, create_queue_admin, level_queues, replay_dead_lettered
 from cli.parsing import command_group, utc_time
 from storage import runs as run_store
 from storage.errors import NotFound
@@ -56,8 +56,10 @@ def declare_queue(args: argparse.Namespace, context) -> int:
     except QueueMismatch as exc:
         print(f"dockyard: {exc}", file=sys.stderr)
         return 1
-    verb = "declared" if outcome == "ok" else "was empty with other arguments; deleted and declared anew:"
-    print(f"queue {settings.default_queue!r} {verb} (max length {settings.queue_max_length})")
+    queue = settings.default_queue
+    names = f"{', '.join(level_queues(queue))}, their .DQ and {queue}.XQ"
+    anew = "" if outcome == "ok" else "; those that were empty with other arguments were deleted and declared anew"
+    print(f"run queue {queue!r} declared: {names} ({settings.queue_type}, max length {settings.queue_max_length} each){anew}")
     return 0
 
 

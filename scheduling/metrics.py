@@ -42,65 +42,69 @@ for _actor in HOUSEKEEPING:
     HOUSEKEEPING_SENT.labels(_actor)
 
 
-class QueuedRuns(Collector):
-    """Runs waiting in the database, by priority, read at each scrape: how many, and how long the
-    oldest has waited (0 when none waits). Nothing is exported while the database does not answer,
+class DatabaseCollector(Collector):
+    """Gauges read from the database at each scrape. Nothing is exported while the database does not answer,
     so an alert on these series sees them absent rather than stale."""
 
+    what = "database gauges"
+
+    def read(self):
+        raise NotImplementedError
+
+    def families(self, data=None) -> list[GaugeMetricFamily]:
+        """The metric families, with their samples from `data` (what `read` returned) if given."""
+        raise NotImplementedError
+
     def describe(self):
-        return list(self._families())
+        return self.families()
 
     def collect(self):
         try:
-            waiting = run_store.queued_by_priority()
+            data = self.read()
         except Exception as exc:
-            log.warning("could not count queued runs for /metrics: %s", exc)
+            log.warning("could not read %s for /metrics: %s", self.what, exc)
             return
         finally:
             release_connection()
-        now = utcnow()
-        count, oldest = self._families()
-        for priority in Priority:
-            n, first = waiting.get(priority.value, (0, None))
-            count.add_metric([priority.value], n)
-            oldest.add_metric([priority.value], max(0.0, (now - first).total_seconds()) if first else 0.0)
-        yield count
-        yield oldest
+        yield from self.families(data)
 
-    @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
-        return (
-            GaugeMetricFamily("dockyard_runs_queued", "Runs in state queued, by priority.", labels=["priority"]),
-            GaugeMetricFamily(
-                "dockyard_oldest_queued_run_seconds",
-                "How long the oldest queued run of each priority has waited since it was created; 0 when none waits.",
-                labels=["priority"],
-            ),
+
+class QueuedRuns(DatabaseCollector):
+    """Runs waiting in the database, by priority: how many, and how long the oldest has waited (0 when none waits)."""
+
+    what = "queued runs"
+
+    def read(self):
+        return run_store.queued_by_priority(), utcnow()
+
+    def families(self, data=None) -> list[GaugeMetricFamily]:
+        count = GaugeMetricFamily("dockyard_runs_queued", "Runs in state queued, by priority.", labels=["priority"])
+        oldest = GaugeMetricFamily(
+            "dockyard_oldest_queued_run_seconds",
+            "How long the oldest queued run of each priority has waited since it was created; 0 when none waits.",
+            labels=["priority"],
         )
+        if data is not None:
+            waiting, now = data
+            for priority in Priority:
+                n, first = waiting.get(priority.value, (0, None))
+                count.add_metric([priority.value], n)
+                oldest.add_metric([priority.value], max(0.0, (now - first).total_seconds()) if first else 0.0)
+        return [count, oldest]
 
 
-class WorkerCount(Collector):
-    """Workers by state (live, lost, stopped within the last day), read from the database at each scrape
-    (storage/workers.py); nothing is exported while the database does not answer."""
+class WorkerCount(DatabaseCollector):
+    """Workers by state (live, lost, stopped within the last day: storage/workers.py)."""
 
-    def describe(self):
-        return [self._family()]
+    what = "workers"
 
-    def collect(self):
-        try:
-            counts = workers.count_by_state()
-        except Exception as exc:
-            log.warning("could not count workers for /metrics: %s", exc)
-            return
-        finally:
-            release_connection()
-        family = self._family()
-        for state, n in counts.items():
-            family.add_metric([state.value], n)
-        yield family
+    def read(self):
+        return workers.count_by_state()
 
-    @staticmethod
-    def _family() -> GaugeMetricFamily:
-        return GaugeMetricFamily(
+    def families(self, data=None) -> list[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
             "dockyard_workers", "Worker processes by state: live, lost (silent for 3 heartbeats), stopped.", labels=["state"]
         )
+        for state, n in (data or {}).items():
+            family.add_metric([state.value], n)
+        return [family]

@@ -17,7 +17,7 @@ import pika
 import pytest
 import requests
 
-from actors.broker import create_broker
+from actors.broker import broker_queues, create_broker
 from actors.dispatch import Dispatcher, run_message
 from actors.queues import QueueAdmin, QueueMismatch
 from storage import run_states
@@ -281,15 +281,16 @@ def test_the_outbox_revives_a_run_whose_worker_and_message_are_gone(stack):
     assert attempts_of(stack, run.id)[0]["outcome"] == "worker_lost"
 
 
-def dockyard(stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update(
+def dockyard(stack, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    environment.update(
         DOCKYARD_DATABASE_URL=stack.settings.database_url,
         DOCKYARD_BROKER_URL=stack.settings.broker_url,
         DOCKYARD_DEFAULT_QUEUE=stack.settings.default_queue,
     )
+    environment.update(env or {})
     return subprocess.run(
-        [pathlib.Path(sys.executable).parent / "dockyard", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+        [pathlib.Path(sys.executable).parent / "dockyard", *args], env=environment, input=stdin, capture_output=True, text=True, timeout=60
     )
 
 
@@ -364,4 +365,23 @@ def test_a_queue_with_other_arguments_is_replaced_only_if_empty(stack):
         assert queues.ensure(name) == "ok"
     finally:
         connection.close()
+        delete_queues(stack.settings.broker_url, name)
+
+
+def test_queue_declare_declares_every_level_of_the_run_queue_with_its_type(stack):
+    name = unique("declared")
+    env = {"DOCKYARD_DEFAULT_QUEUE": name, "DOCKYARD_QUEUE_TYPE": "quorum"}
+    try:
+        done = dockyard(stack, "queue", "declare", env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"run queue '{name}' declared: {name}.critical, {name}.high, {name}.normal, {name}.low" in done.stdout
+        assert "(quorum, max length 100000 each)" in done.stdout
+        connection = pika.BlockingConnection(pika.URLParameters(stack.settings.broker_url))
+        for queue in broker_queues(name):
+            connection.channel().queue_declare(queue, passive=True)  # each exists (404 otherwise)
+        connection.close()
+        # Declared again as classic: every queue is quorum, so each is refused, and named.
+        refused = dockyard(stack, "queue", "declare", env={**env, "DOCKYARD_QUEUE_TYPE": "classic"})
+        assert refused.returncode == 1 and f"queue '{name}.critical' exists with other arguments" in refused.stderr
+    finally:
         delete_queues(stack.settings.broker_url, name)
