@@ -24,6 +24,16 @@ class SettingsError(ValueError):
     """A DOCKYARD_* variable is unknown or malformed."""
 
 
+def dockyard_version() -> str:
+    """The installed Dockyard's version (pyproject.toml), as `dockyard --version` and the workers list show it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("dockyard")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _default_worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 

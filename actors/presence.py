@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 import urllib.parse
-from importlib import metadata
 
 from dramatiq.middleware import Middleware
 
@@ -17,20 +16,13 @@ from actors import metrics
 from actors.broker import level_queues, node_of
 from actors.containers import ContainerRunner
 from actors.orphans import remove_orphan_containers
-from settings import Settings
+from settings import Settings, dockyard_version
 from storage import workers
 from storage.database import release_connection
 
 log = logging.getLogger(__name__)
 
 ORPHAN_SWEEP_SECONDS = 300
-
-
-def dockyard_version() -> str:
-    try:
-        return metadata.version("dockyard")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def engine_address(url: str) -> str:

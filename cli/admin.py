@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import sys
 
-from cli.parsing import command_group
+from cli.parsing import NOT_FOUND, USAGE, command_group
 from settings import Settings
 from storage import api_keys, audit
 from storage.api_keys import Scope
@@ -77,14 +77,14 @@ def register(sub) -> None:
 
 
 def refused(exc: InvalidSpec | NotFound, *, flags: bool = False, missing: str = "") -> int:
-    """Print why the database refused a command: 2 for bad input (each field named), 1 for a missing thing."""
+    """Print why the database refused a command: USAGE for bad input (each field named), NOT_FOUND for a missing thing."""
     if isinstance(exc, InvalidSpec):
         for field, message in exc.errors:
             name = f"--{field.replace('_', '-')}" if flags else field
             print(f"dockyard: {name}: {message}", file=sys.stderr)
-        return 2
+        return USAGE
     print(f"dockyard: {exc}{missing}", file=sys.stderr)
-    return 1
+    return NOT_FOUND
 
 
 def run_migrations(args: argparse.Namespace, context) -> int:

@@ -8,6 +8,7 @@ import sys
 
 import requests
 
+from cli.parsing import FAILED, NOT_FOUND, OK, UNREACHABLE, USAGE
 from settings import Settings
 
 
@@ -34,21 +35,39 @@ def api_session(args: argparse.Namespace, settings: Settings) -> requests.Sessio
     return http
 
 
+def exit_status(resp: requests.Response) -> int:
+    """What an answer's HTTP status means as an exit status."""
+    if resp.ok:
+        return OK
+    return NOT_FOUND if resp.status_code == 404 else USAGE if resp.status_code in (400, 422) else FAILED
+
+
 def show(resp: requests.Response) -> int:
-    """Print an answer's body (indented JSON when it is JSON); 0 if it was a success."""
+    """Print an answer's body (indented JSON when it is JSON); a refusal goes to stderr as its problem's detail too."""
     try:
         print(json.dumps(resp.json(), indent=2))
     except ValueError:
         print(resp.text)
-    return 0 if resp.ok else 1
+    return exit_status(resp)
+
+
+def refusal(resp: requests.Response) -> int:
+    """Say on stderr why the API refused (its problem document's title, detail and fields); the exit status."""
+    try:
+        problem = resp.json()
+        print(f"dockyard: {resp.status_code} {problem.get('title', '')}: {problem.get('detail', '')}", file=sys.stderr)
+        for error in problem.get("errors") or []:
+            print(f"dockyard:   {error.get('field')}: {error.get('message')}", file=sys.stderr)
+    except ValueError:
+        print(f"dockyard: {resp.status_code}: {resp.text[:500]}", file=sys.stderr)
+    return exit_status(resp)
 
 
 def call_api(args: argparse.Namespace, settings: Settings, request, present=show) -> int:
-    """Send what `request(http, base)` sends and `present` the answer; 1 if the API cannot be reached."""
+    """Send what `request(http, base)` sends and `present` the answer; UNREACHABLE if the API cannot be reached."""
     base = api_base(args, settings)
     try:
-        resp = request(api_session(args, settings), base)
+        return present(request(api_session(args, settings), base))
     except requests.RequestException as exc:
         print(f"dockyard: cannot reach the API at {base}: {exc}", file=sys.stderr)
-        return 1
-    return present(resp)
+        return UNREACHABLE

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import peewee
 
 from cli import admin, processors, queues, runs, schedules, workers
-from settings import Settings, SettingsError
+from settings import Settings, SettingsError, dockyard_version
 from telemetry.logs import configure_logging
 
 GROUPS = (admin, processors, runs, schedules, queues, workers)
@@ -30,7 +30,13 @@ class Context:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dockyard", description="Run jobs as containers: administer Dockyard and submit runs.")
+    parser = argparse.ArgumentParser(
+        prog="dockyard",
+        description="Run jobs as containers: administer Dockyard and submit runs.",
+        epilog="Exit status: 0 done, 1 failed (refused, or the run ended other than succeeded), 2 bad arguments or settings, "
+        "3 not found, 4 the API did not answer (docs/cli.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"dockyard {dockyard_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)

@@ -1,10 +1,17 @@
-"""What the command groups share when they declare their arguments: a group's parser, and argument types."""
+"""What the command groups share: a group's parser, argument types, and the exit statuses."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+
+# Exit statuses of every command (docs/cli.md).
+OK = 0
+FAILED = 1  # refused (by the API or the database), or the run ended other than succeeded
+USAGE = 2  # bad arguments or settings (argparse's own status), or input the API found invalid
+NOT_FOUND = 3
+UNREACHABLE = 4  # the API did not answer
 
 
 def command_group(sub, name: str, help: str, *, needs_database: bool = False, options=None) -> argparse._SubParsersAction:

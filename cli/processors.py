@@ -19,6 +19,12 @@ def register(sub) -> None:
     )
     apply.add_argument("manifest", help="file with a top-level 'processors' list (name, image pinned by digest, ...)")
     apply.add_argument("--dry-run", action="store_true", help="validate and show the diff, write nothing")
+    apply.add_argument(
+        "--no-prune",
+        dest="prune",
+        action="store_false",
+        help="only add and change the manifest's processors; leave the others as they are (make run applies its samples so)",
+    )
     apply.set_defaults(handler=apply_manifest)
     psub.add_parser("list", help="list registered processors").set_defaults(handler=show_processors)
 
@@ -38,7 +44,7 @@ def apply_manifest(args: argparse.Namespace, context) -> int:
         print(f"dockyard: cannot read {args.manifest}: {exc}", file=sys.stderr)
         return 2
     try:
-        changes = manifests.plan(manifests.read_manifest(text, context.settings))
+        changes = manifests.plan(manifests.read_manifest(text, context.settings), prune=args.prune)
     except manifests.ManifestError as exc:
         for line, message in exc.problems:
             print(f"dockyard: {args.manifest}{f':{line}' if line else ''}: {message}", file=sys.stderr)
@@ -54,7 +60,7 @@ def apply_manifest(args: argparse.Namespace, context) -> int:
         print(f"{summary} (dry run: nothing written)")
         return 0
     try:
-        manifests.apply(changes, audit.cli_actor())
+        manifests.apply(changes, audit.cli_actor(), prune=args.prune)
     except manifests.ManifestError as exc:
         print(f"dockyard: {args.manifest}: {exc}", file=sys.stderr)
         return 1

@@ -8,7 +8,7 @@ import sys
 import requests
 
 from cli.api import add_api_options, call_api, show
-from cli.parsing import command_group, json_value
+from cli.parsing import NOT_FOUND, command_group, json_value
 from storage.specs import Overlap, Priority
 
 TIMEOUT_SECONDS = 30
@@ -93,7 +93,7 @@ def post_to_schedule(args: argparse.Namespace, context) -> int:
     def present(resp: requests.Response | None) -> int:
         if resp is None:
             print(f"dockyard: no schedule with id or name {args.schedule!r}", file=sys.stderr)
-            return 1
+            return NOT_FOUND
         return show(resp)
 
     return call_api(args, context.settings, post, present)

@@ -125,8 +125,9 @@ def read_manifest(text: str, settings: Settings) -> list[dict]:
     return specs
 
 
-def plan(specs: list[dict]) -> list[Change]:
-    """What applying these specs would do to the registered processors, in manifest order, then the disabled."""
+def plan(specs: list[dict], *, prune: bool = True) -> list[Change]:
+    """What applying these specs would do to the registered processors, in manifest order, then (with `prune`,
+    the allowlist) the disabling of every enabled processor the manifest does not list."""
     stored = {p.name: p for p in list_processors()}
     changes = []
     for spec in specs:
@@ -137,11 +138,12 @@ def plan(specs: list[dict]) -> list[Change]:
         differences = spec_differences(current, spec)
         verb = CHANGE if differences else KEEP
         changes.append(Change(verb, spec["name"], spec["image"], differences, spec))
-    changes.extend(Change(DISABLE, p.name, p.image, {"enabled": (True, False)}) for p in stored.values() if p.enabled)
+    if prune:
+        changes.extend(Change(DISABLE, p.name, p.image, {"enabled": (True, False)}) for p in stored.values() if p.enabled)
     return changes
 
 
-def apply(changes: list[Change], actor: str) -> None:
+def apply(changes: list[Change], actor: str, *, prune: bool = True) -> None:
     """Write a plan in one transaction, with an audit record of each add, change and disable.
 
     The plan is made again inside the transaction: if the registered
@@ -151,7 +153,7 @@ def apply(changes: list[Change], actor: str) -> None:
     with database.atomic():
         if is_postgres(database.obj):
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (APPLY_LOCK_KEY,))  # one apply at a time
-        if _outline(plan([c.spec for c in changes if c.spec is not None])) != _outline(changes):
+        if _outline(plan([c.spec for c in changes if c.spec is not None], prune=prune)) != _outline(changes):
             raise ManifestError([(None, "the registered processors changed since this diff was made; nothing written, run apply again")])
         for change in changes:
             if change.verb == DISABLE:

@@ -153,7 +153,7 @@ def test_procfile_processes_serve_runs_and_stop_cleanly(procs):
         timeout=60,
     )
     assert cli.returncode == 0, cli.stderr
-    assert '"state": "succeeded"' in cli.stdout and '"via": "cli"' in cli.stdout
+    assert "state:      succeeded" in cli.stdout and '"via": "cli"' in cli.stdout, cli.stdout  # piped: a line per change, then the run
 
     # The scheduler leads (alone, on the SQLite file lock) and both serve their metrics.
     scheduler_metrics = f"http://127.0.0.1:{procs['env']['DOCKYARD_SCHEDULER_METRICS_PORT']}/metrics"

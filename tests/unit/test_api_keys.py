@@ -119,5 +119,5 @@ def test_keys_commands_name_what_is_wrong(cli_db, capsys):
     assert "scopes: unknown 'runs:delete'" in capsys.readouterr().err
     assert main(["keys", "create", "--tenant", "acme", "--scopes", "admin", "--expires-in-days", "0"]) == 2
     assert "--expires-in-days" in capsys.readouterr().err
-    assert main(["keys", "revoke", "nope"]) == 1
+    assert main(["keys", "revoke", "nope"]) == 3  # not found
     assert "not found" in capsys.readouterr().err

@@ -69,14 +69,14 @@ def test_create_list_pause_resume_trigger(api, capsys, broker):
 
 def test_bad_input_is_named(api, capsys):
     code, out, _ = cli(api, capsys, "create", "bad", "--cron", "61 * * * *", "--processor", "echo")
-    assert code == 1 and "cron" in json.loads(out)["detail"]
+    assert code == 2 and "cron" in json.loads(out)["detail"]  # 422: the input was wrong
     with pytest.raises(SystemExit) as exited:
         cli(api, capsys, "create", "bad", "--cron", "* * * * *", "--processor", "echo", "--payload", "{nope")
     assert exited.value.code == 2 and "argument --payload: not JSON" in capsys.readouterr().err
     code, _, err = cli(api, capsys, "pause", "nope")
-    assert code == 1 and "no schedule with id or name 'nope'" in err
+    assert code == 3 and "no schedule with id or name 'nope'" in err
 
 
 def test_an_unreachable_api_is_reported(capsys):
     code = main(["schedules", "--api-url", "http://127.0.0.1:9", "list"])
-    assert code == 1 and "cannot reach the API" in capsys.readouterr().err
+    assert code == 4 and "cannot reach the API" in capsys.readouterr().err

@@ -38,6 +38,14 @@ def entry(name: str, image: str = PIN, extra: str = "") -> str:
     return f"  - name: {name}\n    image: '{image}'\n{extra}"
 
 
+def test_apply_without_pruning_adds_and_changes_but_disables_nothing(env, capsys):
+    apply(env, capsys, manifest(entry("wc"), entry("echo")))  # wc: registered by a user, not in the samples
+    code, out, _ = apply(env, capsys, manifest(entry("echo", OTHER_PIN), entry("sleep")), "--no-prune")
+    assert code == 0 and out.splitlines()[-1] == "1 added, 1 changed, 0 disabled, 0 unchanged", out
+    assert get_processor("wc").enabled and get_processor("echo").image == OTHER_PIN
+    assert not [line for line in out.splitlines() if line.startswith("disable")]
+
+
 def test_apply_adds_changes_and_disables_with_a_diff_and_an_audit_record_each(env, capsys):
     capsys.readouterr()
     code, out, _ = apply(env, capsys, manifest(entry("echo", extra="    timeout_seconds: 20\n"), entry("sleep"), entry("old")))

@@ -117,7 +117,7 @@ def test_tenants_commands(tmp_path, monkeypatch, capsys):
     assert main(["tenants", "set-limit", "acme"]) == 2
     assert main(["tenants", "set-limit", "acme", "--burst", "0"]) == 2
     assert "--burst: must be 1 or more" in capsys.readouterr().err
-    assert main(["tenants", "set-limit", "nobody", "--burst", "5"]) == 1
+    assert main(["tenants", "set-limit", "nobody", "--burst", "5"]) == 3  # not found
     capsys.readouterr()
 
 
@@ -134,5 +134,5 @@ def test_tenants_set_quota(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("default: at most 8 running;")
     assert main(["tenants", "set-quota", "default", "--max-running", "-1"]) == 2
     assert "--max-running: must be 0 (no quota) or more" in capsys.readouterr().err
-    assert main(["tenants", "set-quota", "nobody", "--max-running", "1"]) == 1
+    assert main(["tenants", "set-quota", "nobody", "--max-running", "1"]) == 3  # not found
     assert "tenant" in capsys.readouterr().err
