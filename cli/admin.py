@@ -11,14 +11,9 @@ import datetime as dt
 import json
 import sys
 
-from cli.parsing import NOT_FOUND, USAGE, command_group
+from cli.parsing import NOT_FOUND, SCOPES, USAGE, command_group
 from settings import Settings
-from storage import api_keys, audit
-from storage.api_keys import Scope
 from storage.errors import InvalidSpec, NotFound
-from storage.models import utcnow
-from storage.quotas import TENANT_QUOTA_MAX_AGE_SECONDS, set_tenant_quota
-from storage.rate_limits import list_tenants, set_rate_limit
 
 NO_TENANT = " (a tenant is made by its first key)"
 
@@ -30,7 +25,7 @@ def register(sub) -> None:
     ksub = command_group(sub, "keys", "API keys of tenants: shown once when made, stored only hashed", needs_database=True)
     kcreate = ksub.add_parser("create", help="make a key for a tenant (the tenant is made if new) and print it once")
     kcreate.add_argument("--tenant", required=True, help="tenant id: lowercase letters, digits, '-', '_'")
-    kcreate.add_argument("--scopes", required=True, help=f"comma-separated, from: {', '.join(Scope)} (admin: all)")
+    kcreate.add_argument("--scopes", required=True, help=f"comma-separated, from: {', '.join(SCOPES)} (admin: all)")
     kcreate.add_argument("--name", help="what the key is for, shown in 'keys list'")
     kcreate.add_argument("--expires-in-days", type=int, help="the key stops working after this many days (default: never)")
     kcreate.add_argument("--quiet", action="store_true", help="print only the key")
@@ -100,6 +95,9 @@ def _when(value: dt.datetime | None, never: str = "never") -> str:
 
 
 def list_keys(args: argparse.Namespace, context) -> int:
+    from storage import api_keys
+    from storage.models import utcnow
+
     print(f"{'KEY ID':13} {'TENANT':16} {'STATE':8} {'EXPIRES':20} {'SCOPES':40} NAME")
     now = utcnow()
     for key in api_keys.list_keys(args.tenant):
@@ -110,6 +108,9 @@ def list_keys(args: argparse.Namespace, context) -> int:
 
 
 def create_key(args: argparse.Namespace, context) -> int:
+    from storage import api_keys, audit
+    from storage.models import utcnow
+
     if args.expires_in_days is not None and args.expires_in_days < 1:
         print("dockyard: --expires-in-days: must be 1 or more", file=sys.stderr)
         return 2
@@ -122,6 +123,8 @@ def create_key(args: argparse.Namespace, context) -> int:
 
 
 def rotate_key(args: argparse.Namespace, context) -> int:
+    from storage import api_keys, audit
+
     try:
         key, secret = api_keys.rotate_key(args.key_id, actor=audit.cli_actor())
     except (InvalidSpec, NotFound) as exc:
@@ -141,6 +144,8 @@ def _print_key(key, secret: str, quiet: bool) -> int:
 
 
 def revoke_key(args: argparse.Namespace, context) -> int:
+    from storage import api_keys, audit
+
     try:
         key = api_keys.revoke_key(args.key_id, actor=audit.cli_actor())
     except (InvalidSpec, NotFound) as exc:
@@ -150,6 +155,8 @@ def revoke_key(args: argparse.Namespace, context) -> int:
 
 
 def list_audit(args: argparse.Namespace, context) -> int:
+    from storage import audit
+
     if not 1 <= args.limit <= audit.MAX_PAGE:
         print(f"dockyard: --limit: must be from 1 to {audit.MAX_PAGE}", file=sys.stderr)
         return 2
@@ -174,12 +181,17 @@ def _quota(tenant, settings: Settings) -> str:
 
 
 def show_tenants(args: argparse.Namespace, context) -> int:
+    from storage.rate_limits import list_tenants
+
     for tenant in list_tenants():
         print(f"{tenant.id:24} {_limit(tenant, context.settings):32} {_quota(tenant, context.settings)}")
     return 0
 
 
 def set_quota(args: argparse.Namespace, context) -> int:
+    from storage import audit
+    from storage.quotas import TENANT_QUOTA_MAX_AGE_SECONDS, set_tenant_quota
+
     try:
         tenant = set_tenant_quota(args.tenant, None if args.default else args.max_running, actor=audit.cli_actor())
     except (InvalidSpec, NotFound) as exc:
@@ -189,6 +201,9 @@ def set_quota(args: argparse.Namespace, context) -> int:
 
 
 def set_limit(args: argparse.Namespace, context) -> int:
+    from storage import audit
+    from storage.rate_limits import set_rate_limit
+
     if args.default == (args.rate_per_second is not None or args.burst is not None):
         print("dockyard: tenants set-limit: give --rate-per-second and/or --burst, or --default", file=sys.stderr)
         return 2

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-import requests
+from typing import TYPE_CHECKING
 
 from cli.parsing import FAILED, NOT_FOUND, OK, UNREACHABLE, USAGE
 from settings import Settings
+
+if TYPE_CHECKING:
+    import requests
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +29,8 @@ def api_session(args: argparse.Namespace, settings: Settings) -> requests.Sessio
     NOTE: a kept-alive connection the server closed while we slept (runs
     submit --wait) fails the next request outright.
     """
+    import requests
+
     http = requests.Session()
     http.headers["Connection"] = "close"
     api_key = args.api_key or settings.api_key
@@ -65,6 +69,8 @@ def refusal(resp: requests.Response) -> int:
 
 def call_api(args: argparse.Namespace, settings: Settings, request, present=show) -> int:
     """Send what `request(http, base)` sends and `present` the answer; UNREACHABLE if the API cannot be reached."""
+    import requests
+
     base = api_base(args, settings)
     try:
         return present(request(api_session(args, settings), base))

@@ -11,12 +11,13 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
-
-import peewee
+from typing import TYPE_CHECKING
 
 from cli import admin, processors, queues, runs, schedules, workers
 from settings import Settings, SettingsError, dockyard_version
-from telemetry.logs import configure_logging
+
+if TYPE_CHECKING:
+    import peewee
 
 GROUPS = (admin, processors, runs, schedules, queues, workers)
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dockyard: {exc}", file=sys.stderr)
         return 2
     if not logging.getLogger().handlers:  # a host that set logging up (a test runner) keeps its own
+        from telemetry.logs import configure_logging
+
         configure_logging(settings.log_level, settings.log_format)
     context = Context(settings)
     if getattr(args, "needs_database", False):

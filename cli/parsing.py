@@ -13,6 +13,13 @@ USAGE = 2  # bad arguments or settings (argparse's own status), or input the API
 NOT_FOUND = 3
 UNREACHABLE = 4  # the API did not answer
 
+# The values commands offer as choices, written out so that `dockyard --help` loads no storage module
+# (tests/unit/test_cli.py checks them against storage's enums).
+PRIORITIES = ("low", "normal", "high", "critical")
+RUN_STATES = ("queued", "running", "retrying", "succeeded", "failed", "timed_out", "dead_letter", "cancelled")
+OVERLAPS = ("allow", "forbid", "replace")
+SCOPES = ("runs:read", "runs:write", "schedules:write", "processors:write", "admin")
+
 
 def command_group(sub, name: str, help: str, *, needs_database: bool = False, options=None) -> argparse._SubParsersAction:
     """Add `dockyard <name>` and return where its subcommands go; with `needs_database`, main opens the database

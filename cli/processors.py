@@ -7,8 +7,6 @@ import json
 import sys
 
 from cli.parsing import command_group
-from storage import audit, manifests
-from storage.processors import list_processors
 
 
 def register(sub) -> None:
@@ -30,6 +28,8 @@ def register(sub) -> None:
 
 
 def show_processors(args: argparse.Namespace, context) -> int:
+    from storage.processors import list_processors
+
     for p in list_processors():
         state = "enabled" if p.enabled else "disabled"
         print(f"{p.name:20} {state:9} {p.image}")
@@ -37,6 +37,8 @@ def show_processors(args: argparse.Namespace, context) -> int:
 
 
 def apply_manifest(args: argparse.Namespace, context) -> int:
+    from storage import audit, manifests
+
     try:
         with open(args.manifest) as fh:
             text = fh.read()

@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dramatiq.common import xq_name
-
-from actors.dispatch import create_dispatcher
-from actors.queues import QueueAdmin, QueueMismatch, create_queue_admin, level_queues, replay_dead_lettered
 from cli.parsing import command_group, utc_time
-from storage import runs as run_store
 from storage.errors import NotFound
-from storage.run_states import RunState
 
 
 def register(sub) -> None:
@@ -50,6 +44,8 @@ def register(sub) -> None:
 
 
 def declare_queue(args: argparse.Namespace, context) -> int:
+    from actors.queues import QueueMismatch, create_queue_admin, level_queues
+
     settings = context.settings
     try:
         outcome = create_queue_admin(settings).ensure(settings.default_queue, recreate_if_empty=args.recreate_if_empty)
@@ -64,12 +60,17 @@ def declare_queue(args: argparse.Namespace, context) -> int:
 
 
 def list_dead_letters(args: argparse.Namespace, context) -> int:
+    from storage import runs as run_store
+
     for run in run_store.dead_lettered_runs(processor=args.processor, since=args.since):
         print(f"{run.id}  {run.processor:16} {run.finished_at:%Y-%m-%dT%H:%M:%SZ}  exit {run.exit_code}  {run.error_message or ''}")
     return 0
 
 
 def peek_dead_letters(args: argparse.Namespace, context) -> int:
+    from actors.queues import create_queue_admin
+    from storage import runs as run_store
+
     for letter in create_queue_admin(context.settings).dead_letters(context.settings.default_queue).peek(args.limit):
         when = f"{letter.dead_lettered_at:%Y-%m-%dT%H:%M:%SZ}" if letter.dead_lettered_at else "?"
         state = "?"
@@ -83,6 +84,8 @@ def peek_dead_letters(args: argparse.Namespace, context) -> int:
 
 
 def purge_dead_letters(args: argparse.Namespace, context) -> int:
+    from actors.queues import create_queue_admin
+
     dlq = create_queue_admin(context.settings).dead_letters(context.settings.default_queue)
     count = dlq.count()
     if not args.yes:
@@ -96,6 +99,13 @@ def purge_dead_letters(args: argparse.Namespace, context) -> int:
 
 def replay_dead_letters(args: argparse.Namespace, context) -> int:
     """Replay through the dispatcher, as the API does: a run the API would refuse is refused here too."""
+    from dramatiq.common import xq_name
+
+    from actors.dispatch import create_dispatcher
+    from actors.queues import QueueAdmin, replay_dead_lettered
+    from storage import runs as run_store
+    from storage.run_states import RunState
+
     if args.all == bool(args.run_ids):
         print("dockyard: dlq replay: give run ids or --all", file=sys.stderr)
         return 2

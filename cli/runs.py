@@ -10,15 +10,17 @@ import argparse
 import json
 import sys
 import time
-
-import requests
+from typing import TYPE_CHECKING
 
 from cli.api import add_api_options, call_api, exit_status, refusal
-from cli.parsing import FAILED, OK, command_group, json_value, utc_time
-from storage.run_states import TERMINAL, RunState
-from storage.specs import Priority
+from cli.parsing import FAILED, OK, PRIORITIES, RUN_STATES, command_group, json_value, utc_time
+
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT_SECONDS = 30
+# The states a run ends in (storage.run_states.TERMINAL; tests/unit/test_cli.py checks the copy).
+TERMINAL = frozenset({"succeeded", "failed", "timed_out", "dead_letter", "cancelled"})
 POLL_SECONDS = 0.5
 PAGE = 200  # the API's largest page
 
@@ -27,7 +29,7 @@ def register(sub) -> None:
     rsub = command_group(sub, "runs", "list, submit, follow, read, cancel and replay runs over the HTTP API", options=add_api_options)
 
     listing = rsub.add_parser("list", help="runs, newest first: a page, or every one with --all")
-    listing.add_argument("--state", choices=[s.value for s in RunState])
+    listing.add_argument("--state", choices=RUN_STATES)
     listing.add_argument("--processor")
     listing.add_argument("--schedule", dest="schedule_id", help="runs fired by this schedule (its id)")
     listing.add_argument("--label", action="append", default=[], metavar="KEY:VALUE", help="runs carrying this label (repeatable)")
@@ -40,7 +42,7 @@ def register(sub) -> None:
     submit = rsub.add_parser("submit", help="submit a run of a processor")
     submit.add_argument("processor")
     submit.add_argument("--payload", type=json_value, default={}, help="the run's payload as JSON (default {})")
-    submit.add_argument("--priority", default=Priority.NORMAL, choices=[p.value for p in Priority])
+    submit.add_argument("--priority", default="normal", choices=PRIORITIES)
     submit.add_argument("--timeout-seconds", type=int, help="lower the processor's time limit for this run")
     submit.add_argument(
         "--wait",
@@ -132,7 +134,7 @@ def _print_run(run: dict, as_json: bool) -> None:
 
 def _ended_status(run: dict) -> int:
     """0 if the run succeeded, 1 if it ended otherwise."""
-    return OK if run["state"] == RunState.SUCCEEDED else FAILED
+    return OK if run["state"] == "succeeded" else FAILED
 
 
 def list_runs(args: argparse.Namespace, context) -> int:

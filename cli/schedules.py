@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import requests
+from typing import TYPE_CHECKING
 
 from cli.api import add_api_options, call_api, show
-from cli.parsing import NOT_FOUND, command_group, json_value
-from storage.specs import Overlap, Priority
+from cli.parsing import NOT_FOUND, OVERLAPS, PRIORITIES, command_group, json_value
+
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT_SECONDS = 30
 
@@ -25,11 +26,11 @@ def register(sub) -> None:
     create.add_argument("--processor", required=True, help="the registered processor each fire runs")
     create.add_argument("--timezone", default="UTC", help="IANA time zone the cron is read in (default UTC)")
     create.add_argument("--payload", type=json_value, default={}, help="each run's payload as JSON (default {})")
-    create.add_argument("--priority", default=Priority.NORMAL, choices=[p.value for p in Priority])
+    create.add_argument("--priority", default="normal", choices=PRIORITIES)
     create.add_argument(
         "--overlap",
-        default=Overlap.ALLOW,
-        choices=[o.value for o in Overlap],
+        default="allow",
+        choices=OVERLAPS,
         help="while a run of this schedule has not ended: fire anyway, skip the fire, or cancel it and fire (default allow)",
     )
     create.add_argument(

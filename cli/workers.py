@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from cli.parsing import command_group
-from storage import workers
-from storage.models import utcnow
 
 
 def register(sub) -> None:
@@ -21,6 +19,9 @@ def _ago(seconds: float) -> str:
 
 
 def list_workers(args: argparse.Namespace, context) -> int:
+    from storage import workers
+    from storage.models import utcnow
+
     now = utcnow()
     rows = workers.list_workers(include_gone=args.all, now=now)
     print(f"{'NAME':28} {'STATE':8} {'BUSY':>9} {'LAST SEEN':10} {'STARTED':20} {'VERSION':8} {'HOST':20} {'BROKER':21} ENGINE")
