@@ -79,8 +79,8 @@ def test_the_cli_offers_the_enums_choices():
         return next(a.choices for a in command._actions if flag in a.option_strings)
 
     # values, not members: argparse prints the choices when one is refused
-    assert choices(submit, "--priority") == [p.value for p in Priority] == choices(create, "--priority")
-    assert choices(create, "--overlap") == [o.value for o in Overlap]
+    assert list(choices(submit, "--priority")) == [p.value for p in Priority] == list(choices(create, "--priority"))
+    assert list(choices(create, "--overlap")) == [o.value for o in Overlap]
 
 
 def test_a_field_the_settings_fill_may_be_left_out_but_not_sent_as_null():
