@@ -34,7 +34,12 @@ class QueueAdmin:
 
     def consumers(self, queue: str) -> int:
         """Consumers of a run queue: one per worker process taking runs from it (the fewest of its levels')."""
-        return min(self._declared(level_queues(queue), lambda ok: ok.method.consumer_count))
+        return min(self.consumers_by_level(queue).values())
+
+    def consumers_by_level(self, queue: str) -> dict[str, int]:
+        """Consumers of each level queue of a run queue (runs.high -> n)."""
+        names = level_queues(queue)
+        return dict(zip(names, self._declared(names, lambda ok: ok.method.consumer_count), strict=True))
 
     def _declared(self, names: list[str], read) -> list[int]:
         connection = admin_connection(self.broker)

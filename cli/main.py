@@ -1,7 +1,7 @@
 """The `dockyard` command: admin commands talk to the database, user commands to the HTTP API.
 
 Each command group lives in its own module (cli/admin.py, processors.py,
-queues.py, runs.py, schedules.py, workers.py), which adds its subcommands and sets
+queues.py, runs.py, schedules.py, stats.py, workers.py), which adds its subcommands and sets
 each one's `handler(args, context)`.
 """
 
@@ -13,13 +13,13 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cli import admin, processors, queues, runs, schedules, workers
+from cli import admin, processors, queues, runs, schedules, stats, workers
 from settings import Settings, SettingsError, dockyard_version
 
 if TYPE_CHECKING:
     import peewee
 
-GROUPS = (admin, processors, runs, schedules, queues, workers)
+GROUPS = (admin, processors, runs, schedules, queues, workers, stats)
 
 
 @dataclass

@@ -318,6 +318,12 @@ def queued_by_priority(tenant_id: str | None = None) -> dict[str, tuple[int, dt.
     return {priority: (count, _as_datetime(oldest)) for priority, count, oldest in query.group_by(Run.priority).tuples()}
 
 
+def ended_since(since: dt.datetime) -> dict[str, int]:
+    """state -> how many runs (of every tenant) ended at or after `since` (the finished_at index answers it)."""
+    query = Run.select(Run.state, fn.COUNT(Run.id)).where(Run.finished_at >= since).group_by(Run.state)
+    return dict(query.tuples())
+
+
 def count_runs(state: str, *, tenant_id: str | None = None) -> int:
     """How many runs (of one tenant, or of all) are in `state` now (an index on state answers it)."""
     query = Run.select().where(Run.state == state)

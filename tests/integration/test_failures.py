@@ -385,3 +385,20 @@ def test_queue_declare_declares_every_level_of_the_run_queue_with_its_type(stack
         assert refused.returncode == 1 and f"queue '{name}.critical' exists with other arguments" in refused.stderr
     finally:
         delete_queues(stack.settings.broker_url, name)
+
+
+def test_stats_shows_queues_runs_and_workers_at_a_glance(stack):
+    ended = stack.wait_state(stack.submit("echo", {"n": 1})["id"])
+    done = dockyard(stack, "stats", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    stats = json.loads(done.stdout)
+    queue = stack.settings.default_queue
+    assert list(stats["levels"]) == ["critical", "high", "normal", "low"]
+    assert stats["levels"]["normal"]["queue"] == f"{queue}.normal" and stats["levels"]["normal"]["consumers"] >= 1
+    assert stats["dead_letters"]["queue"] == f"{queue}.XQ"
+    assert stats["ended_last_hour"].get(ended["state"], 0) >= 1
+    assert set(stats["runs_now"]) == {"queued", "running", "retrying"} and set(stats["workers"]) == {"live", "lost", "stopped"}
+    text = dockyard(stack, "stats")
+    assert text.returncode == 0 and f"run queue '{queue}'" in text.stdout and "last hour:    ended succeeded" in text.stdout
+    broker_down = dockyard(stack, "stats", env={"DOCKYARD_BROKER_URL": "amqp://guest:guest@127.0.0.1:9/%2F?connection_attempts=1"})
+    assert broker_down.returncode == 4 and "dockyard: stats:" in broker_down.stderr
