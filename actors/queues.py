@@ -124,13 +124,16 @@ class DeadLetterReplay:
     removed: int  # dead letters dropped from the dead-letter queues
 
 
-def replay_dead_lettered(dispatcher: Dispatcher, admin: QueueAdmin, originals: Iterable[Run]) -> DeadLetterReplay:
+def replay_dead_lettered(dispatcher: Dispatcher, admin: QueueAdmin, originals: Iterable[Run], progress=None) -> DeadLetterReplay:
     """Replay dead-lettered runs through the dispatcher (the API's rules: once each, refused if the processor is
     now disabled or gone), then drop the dead letters of those replayed from their queues' dead-letter queues;
-    a refused run keeps its dead letter. `dockyard dlq replay` and the console's Dead letters page do this."""
+    a refused run keeps its dead letter. `dockyard dlq replay` and the console's Dead letters page do this.
+    `progress(original)` is called after each run is replayed or refused."""
     replayed, refused = [], []
     for original in originals:
         outcome = dispatcher.replay(original)
+        if progress is not None:
+            progress(original)
         if isinstance(outcome, Refusal):
             refused.append((original, outcome))
         else:

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import sys
 
-from cli.parsing import NOT_FOUND, SCOPES, USAGE, command_group
+from cli.parsing import NOT_FOUND, SCOPES, USAGE, add_json_option, command_group, print_items
 from settings import Settings
 from storage.errors import InvalidSpec, NotFound
 
@@ -32,6 +32,7 @@ def register(sub) -> None:
     kcreate.set_defaults(handler=create_key)
     klist = ksub.add_parser("list", help="list keys (never their secrets)")
     klist.add_argument("--tenant", help="only this tenant's keys")
+    add_json_option(klist)
     klist.set_defaults(handler=list_keys)
     krevoke = ksub.add_parser("revoke", help="revoke a key (API processes stop accepting it within 5 s)")
     krevoke.add_argument("key_id")
@@ -42,9 +43,11 @@ def register(sub) -> None:
     krotate.set_defaults(handler=rotate_key)
 
     tsub = command_group(sub, "tenants", "tenants, their submission rate limits and concurrency quotas", needs_database=True)
-    tsub.add_parser(
+    tlist = tsub.add_parser(
         "list", help="tenants with their rate limit (default: DOCKYARD_RATE_LIMIT_*) and quota (default: DOCKYARD_TENANT_MAX_RUNNING)"
-    ).set_defaults(handler=show_tenants)
+    )
+    add_json_option(tlist)
+    tlist.set_defaults(handler=show_tenants)
     tlimit = tsub.add_parser(
         "set-limit", help="replace a tenant's submission rate limit (an option left out: the default), shared by every API process"
     )
@@ -68,6 +71,7 @@ def register(sub) -> None:
     alist.add_argument("--action", dest="what", help="an action (processor.change) or a family (processor)")
     alist.add_argument("--target", help="only records of this key id, processor name, schedule id or tenant")
     alist.add_argument("--limit", type=int, default=50, help="most records to show (1-500, default 50)")
+    add_json_option(alist)
     alist.set_defaults(handler=list_audit)
 
 
@@ -98,12 +102,27 @@ def list_keys(args: argparse.Namespace, context) -> int:
     from storage import api_keys
     from storage.models import utcnow
 
-    print(f"{'KEY ID':13} {'TENANT':16} {'STATE':8} {'EXPIRES':20} {'SCOPES':40} NAME")
     now = utcnow()
+    rows = []
     for key in api_keys.list_keys(args.tenant):
         expired = key.expires_at is not None and key.expires_at <= now
         state = "revoked" if key.revoked_at else "expired" if expired else "active"
-        print(f"{key.id:13} {key.tenant_id:16} {state:8} {_when(key.expires_at):20} {','.join(key.scopes):40} {key.name or ''}")
+        rows.append(
+            {
+                "id": key.id,
+                "tenant_id": key.tenant_id,
+                "state": state,
+                "expires_at": key.expires_at,
+                "scopes": list(key.scopes),
+                "name": key.name,
+            }
+        )
+    if args.json:
+        print_items(rows)
+        return 0
+    print(f"{'KEY ID':13} {'TENANT':16} {'STATE':8} {'EXPIRES':20} {'SCOPES':40} NAME")
+    for k in rows:
+        print(f"{k['id']:13} {k['tenant_id']:16} {k['state']:8} {_when(k['expires_at']):20} {','.join(k['scopes']):40} {k['name'] or ''}")
     return 0
 
 
@@ -161,6 +180,10 @@ def list_audit(args: argparse.Namespace, context) -> int:
         print(f"dockyard: --limit: must be from 1 to {audit.MAX_PAGE}", file=sys.stderr)
         return 2
     records, _ = audit.list_events(args.tenant, action=args.what, target=args.target, limit=args.limit)
+    if args.json:
+        fields = ("id", "at", "actor", "tenant_id", "action", "target", "detail")
+        print_items([{name: getattr(r, name) for name in fields} for r in records])
+        return 0
     for r in records:
         detail = json.dumps(r.detail, separators=(",", ":"), default=str)
         print(f"{r.at:%Y-%m-%dT%H:%M:%SZ}  {r.actor:28} {r.tenant_id or '-':16} {r.action:18} {r.target:32} {detail}")
@@ -183,7 +206,24 @@ def _quota(tenant, settings: Settings) -> str:
 def show_tenants(args: argparse.Namespace, context) -> int:
     from storage.rate_limits import list_tenants
 
-    for tenant in list_tenants():
+    tenants = list_tenants()
+    if args.json:
+        settings = context.settings
+        print_items(
+            [
+                {
+                    "id": t.id,
+                    "rate_per_second": t.rate_per_second if t.rate_per_second is not None else settings.rate_limit_per_second,
+                    "rate_burst": t.rate_burst or settings.rate_limit_burst,
+                    "max_running": t.max_running if t.max_running is not None else settings.tenant_max_running,
+                    "own_limit": t.rate_per_second is not None or t.rate_burst is not None,
+                    "own_quota": t.max_running is not None,
+                }
+                for t in tenants
+            ]
+        )
+        return 0
+    for tenant in tenants:
         print(f"{tenant.id:24} {_limit(tenant, context.settings):32} {_quota(tenant, context.settings)}")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 
 # Exit statuses of every command (docs/cli.md).
 OK = 0
@@ -29,6 +30,40 @@ def command_group(sub, name: str, help: str, *, needs_database: bool = False, op
     if options is not None:
         options(group)
     return group.add_subparsers(dest="action", required=True)
+
+
+class Progress:
+    """ "<what> N of M" on stderr, rewritten in place, while a long command works; only at a terminal, so
+    piped output and logs stay clean. Call it after each item; `done()` ends the line."""
+
+    def __init__(self, what: str, total: int, *, stream=None):
+        self.what, self.total, self.count = what, total, 0
+        self.stream = stream or sys.stderr
+        self.shown = self.stream.isatty() and total > 1
+
+    def __call__(self, *_):
+        self.count += 1
+        if self.shown:
+            print(f"\r{self.what} {self.count} of {self.total}", end="", file=self.stream, flush=True)
+
+    def done(self) -> None:
+        if self.shown and self.count:
+            print(file=self.stream)
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help='print one JSON document ({"items": [...]}) instead of text')
+
+
+def print_items(items: list[dict]) -> None:
+    """The --json answer of a list command: {"items": [...]}, times as UTC ISO 8601 with a Z."""
+
+    def encode(value):
+        if isinstance(value, dt.datetime):
+            return value.isoformat(timespec="milliseconds") + "Z"
+        return str(value)
+
+    print(json.dumps({"items": items}, indent=2, default=encode))
 
 
 def json_value(value: str):

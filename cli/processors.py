@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from cli.parsing import command_group
+from cli.parsing import Progress, add_json_option, command_group, print_items
 
 
 def register(sub) -> None:
@@ -24,13 +24,19 @@ def register(sub) -> None:
         help="only add and change the manifest's processors; leave the others as they are (make run applies its samples so)",
     )
     apply.set_defaults(handler=apply_manifest)
-    psub.add_parser("list", help="list registered processors").set_defaults(handler=show_processors)
+    plist = psub.add_parser("list", help="list registered processors")
+    add_json_option(plist)
+    plist.set_defaults(handler=show_processors)
 
 
 def show_processors(args: argparse.Namespace, context) -> int:
     from storage.processors import list_processors
 
-    for p in list_processors():
+    processors = list_processors()
+    if args.json:
+        print_items([{"name": p.name, "enabled": p.enabled, "image": p.image, "queue": p.queue} for p in processors])
+        return 0
+    for p in processors:
         state = "enabled" if p.enabled else "disabled"
         print(f"{p.name:20} {state:9} {p.image}")
     return 0
@@ -62,7 +68,9 @@ def apply_manifest(args: argparse.Namespace, context) -> int:
         print(f"{summary} (dry run: nothing written)")
         return 0
     try:
-        manifests.apply(changes, audit.cli_actor(), prune=args.prune)
+        progress = Progress("applied", len(changes))
+        manifests.apply(changes, audit.cli_actor(), prune=args.prune, progress=progress)
+        progress.done()
     except manifests.ManifestError as exc:
         print(f"dockyard: {args.manifest}: {exc}", file=sys.stderr)
         return 1

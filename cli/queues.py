@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.parsing import command_group, utc_time
+from cli.parsing import NOT_FOUND, Progress, add_json_option, command_group, print_items, utc_time
 from storage.errors import NotFound
 
 
@@ -25,6 +25,7 @@ def register(sub) -> None:
     dlist = dsub.add_parser("list", help="list runs that ended dead_letter, newest first (from the database)")
     dlist.add_argument("--processor", help="only this processor's runs")
     dlist.add_argument("--since", type=utc_time, help="only runs dead-lettered at or after this UTC time (ISO 8601)")
+    add_json_option(dlist)
     dlist.set_defaults(handler=list_dead_letters)
     peek = dsub.add_parser("peek", help="show the messages in the dead-letter queue without consuming them")
     peek.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
@@ -62,7 +63,12 @@ def declare_queue(args: argparse.Namespace, context) -> int:
 def list_dead_letters(args: argparse.Namespace, context) -> int:
     from storage import runs as run_store
 
-    for run in run_store.dead_lettered_runs(processor=args.processor, since=args.since):
+    runs = run_store.dead_lettered_runs(processor=args.processor, since=args.since)
+    if args.json:
+        fields = ("id", "processor", "finished_at", "exit_code", "error_reason", "error_message")
+        print_items([{name: getattr(run, name) for name in fields} for run in runs])
+        return 0
+    for run in runs:
         print(f"{run.id}  {run.processor:16} {run.finished_at:%Y-%m-%dT%H:%M:%SZ}  exit {run.exit_code}  {run.error_message or ''}")
     return 0
 
@@ -118,14 +124,16 @@ def replay_dead_letters(args: argparse.Namespace, context) -> int:
                 run = run_store.get_run(run_id)
             except NotFound:
                 print(f"dockyard: run {run_id} not found", file=sys.stderr)
-                return 2
+                return NOT_FOUND
             if run.state != RunState.DEAD_LETTER:
                 print(f"dockyard: run {run_id} is {run.state}, not dead_letter", file=sys.stderr)
                 return 2
             originals.append(run)
     dispatcher = create_dispatcher(context.settings)
     try:
-        report = replay_dead_lettered(dispatcher, QueueAdmin(dispatcher.broker), originals)
+        progress = Progress("replayed", len(originals))
+        report = replay_dead_lettered(dispatcher, QueueAdmin(dispatcher.broker), originals, progress)
+        progress.done()
     finally:
         dispatcher.close()
     for original, refusal in report.refused:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from cli.parsing import command_group
+from cli.parsing import add_json_option, command_group, print_items
 
 
 def register(sub) -> None:
     wsub = command_group(sub, "workers", "the worker processes that report in (from the database)", needs_database=True)
     wlist = wsub.add_parser("list", help="live and lost workers, by name: a worker silent for 3 heartbeats is lost")
     wlist.add_argument("--all", action="store_true", help="also the workers that stopped (kept for a day)")
+    add_json_option(wlist)
     wlist.set_defaults(handler=list_workers)
 
 
@@ -24,6 +25,9 @@ def list_workers(args: argparse.Namespace, context) -> int:
 
     now = utcnow()
     rows = workers.list_workers(include_gone=args.all, now=now)
+    if args.json:
+        print_items([{**w.__data__, "state": state.value} for w, state in rows])
+        return 0
     print(f"{'NAME':28} {'STATE':8} {'BUSY':>9} {'LAST SEEN':10} {'STARTED':20} {'VERSION':8} {'HOST':20} {'BROKER':21} ENGINE")
     for w, state in rows:
         busy = f"{w.busy}/{w.threads}"

@@ -143,7 +143,7 @@ def plan(specs: list[dict], *, prune: bool = True) -> list[Change]:
     return changes
 
 
-def apply(changes: list[Change], actor: str, *, prune: bool = True) -> None:
+def apply(changes: list[Change], actor: str, *, prune: bool = True, progress=None) -> None:
     """Write a plan in one transaction, with an audit record of each add, change and disable.
 
     The plan is made again inside the transaction: if the registered
@@ -160,6 +160,8 @@ def apply(changes: list[Change], actor: str, *, prune: bool = True) -> None:
                 disable_processor(change.name, actor=actor)
             elif change.verb != KEEP:
                 put_processor(change.spec, actor=actor)
+            if progress is not None:
+                progress(change)
 
 
 def _outline(changes: list[Change]) -> list[tuple]:

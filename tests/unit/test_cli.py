@@ -51,3 +51,62 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("dockyard 0.")
+
+
+def test_admin_lists_print_json_with_json(env, capsys):
+    import json
+
+    from storage import workers
+    from tests.storage_cases import make_processor
+
+    assert main(["migrate"]) == 0
+    assert main(["keys", "create", "--tenant", "acme", "--scopes", "runs:read", "--quiet"]) == 0
+    make_processor("echo")
+    workers.register_worker(workers.Registration("w1", "h", 1, "unix:///var/run/docker.sock", None, 2, "0.1.0", 10))
+    capsys.readouterr()
+
+    def items(*command):
+        assert main([*command, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["items"]
+
+    (key,) = items("keys", "list")
+    assert (key["tenant_id"], key["state"], key["scopes"], key["expires_at"]) == ("acme", "active", ["runs:read"], None)
+    tenant = {t["id"]: t for t in items("tenants", "list")}["acme"]
+    assert tenant["own_limit"] is False and tenant["rate_burst"] == 100 and tenant["max_running"] == 0
+    assert [a["action"] for a in items("audit", "list")] == ["processor.add", "key.create"]
+    assert items("audit", "list")[0]["at"].endswith("Z")
+    assert [(p["name"], p["enabled"]) for p in items("processors", "list")] == [("echo", True)]
+    (worker,) = items("workers", "list")
+    assert (worker["name"], worker["state"], worker["threads"]) == ("w1", "live", 2)
+    assert items("dlq", "list") == []
+
+
+def test_progress_is_shown_only_at_a_terminal():
+    import io
+
+    from cli.parsing import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    shown, piped = Terminal(), io.StringIO()
+    for stream in (shown, piped):
+        progress = Progress("applied", 3, stream=stream)
+        for _ in range(3):
+            progress()
+        progress.done()
+    assert shown.getvalue() == "\rapplied 1 of 3\rapplied 2 of 3\rapplied 3 of 3\n"
+    assert piped.getvalue() == ""
+
+
+def test_apply_reports_each_change_written(env, capsys):
+    from settings import Settings
+    from storage import manifests
+    from tests.storage_cases import PIN
+
+    assert main(["migrate"]) == 0
+    text = "processors:\n" + "".join(f"  - name: p{i}\n    image: '{PIN}'\n" for i in range(5))
+    written = []
+    manifests.apply(manifests.plan(manifests.read_manifest(text, Settings())), "cli:test", progress=written.append)
+    assert [c.name for c in written] == [f"p{i}" for i in range(5)]
