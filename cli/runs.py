@@ -33,6 +33,7 @@ def register(sub) -> None:
     listing.add_argument("--processor")
     listing.add_argument("--schedule", dest="schedule_id", help="runs fired by this schedule (its id)")
     listing.add_argument("--label", action="append", default=[], metavar="KEY:VALUE", help="runs carrying this label (repeatable)")
+    listing.add_argument("--since", type=utc_time, help="runs created at or after this time (ISO 8601; UTC without an offset)")
     listing.add_argument("--limit", type=int, default=50, help="runs per page (1-200, default 50)")
     listing.add_argument("--cursor", help="the page after this cursor (printed under the last page)")
     listing.add_argument("--all", action="store_true", help="every page, with progress on stderr")
@@ -140,6 +141,8 @@ def _ended_status(run: dict) -> int:
 def list_runs(args: argparse.Namespace, context) -> int:
     params = {k: v for k, v in (("state", args.state), ("processor", args.processor), ("schedule_id", args.schedule_id)) if v}
     params.update(label=args.label, limit=PAGE if args.all else args.limit)
+    if args.since is not None:
+        params["since"] = args.since.isoformat() + "Z"
     progress = args.all and sys.stderr.isatty()
 
     def fetch(http: requests.Session, base: str) -> int:

@@ -138,6 +138,7 @@ def build_document() -> dict:
         _query("processor", {"type": "string"}),
         _query("schedule_id", {"type": "string"}),
         _query("label", {"type": "string", "pattern": "^[^:]+:.*$"}, "key:value; repeat it to ask for several labels"),
+        _query("since", {"type": "string", "format": "date-time"}, "only runs created at or after this time (UTC without an offset)"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_RUN_PAGE}),
         _query("cursor", {"type": "string"}),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -108,7 +109,11 @@ class RunsResource:
             if not sep or not key:
                 raise invalid([("label", f"{item!r} is not key:value")])
             labels[key] = value
+        since = req.get_param("since")
+        if since is not None:
+            since = _utc_time("since", since)
         items, cursor = run_store.list_runs(
+            created_since=since,
             tenant_id=req.context.tenant_id,
             state=state,
             processor=req.get_param("processor"),
@@ -118,6 +123,15 @@ class RunsResource:
             cursor=req.get_param("cursor"),
         )
         send(resp, RunPage.model_construct(items=[RunView.of(r) for r in items], next_cursor=cursor))
+
+
+def _utc_time(name: str, value: str) -> dt.datetime:
+    """An ISO 8601 time of a query parameter as naive UTC (a time without an offset is UTC); 422 naming it if it is not one."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    except (ValueError, OverflowError):
+        raise invalid([(name, f"{value!r} is not an ISO 8601 time (2026-12-01T10:00:00Z)")]) from None
 
 
 class RunResource:

@@ -356,3 +356,11 @@ def test_closing_the_dispatcher_writes_pending_marks_and_stops_their_thread(clie
     dispatcher.close()
     assert not thread.is_alive()
     assert Run.get_by_id(run_id).published_at is not None
+
+
+def test_runs_since_must_be_a_time(client):
+    bad = client.simulate_get("/v1/runs", params={"since": "yesterday"})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "since"
+    far = client.simulate_get("/v1/runs", params={"since": "0001-01-01T00:00:00+01:00"})  # before year 1 in UTC
+    assert far.status_code == 422
+    assert client.simulate_get("/v1/runs", params={"since": "2026-01-01"}).status_code == 200

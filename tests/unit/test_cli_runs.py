@@ -128,3 +128,16 @@ def test_exit_statuses(api, capsys):  # noqa: F811
         cli(api, capsys, "list", "--state", "sleeping")
     assert usage.value.code == 2
     assert main(["runs", "--api-url", "http://127.0.0.1:9", "get", run["id"]]) == 4
+
+
+def test_list_since_a_time(api, capsys):  # noqa: F811
+    import datetime as dt
+
+    from storage.models import Run
+
+    old, new = submitted(api, capsys)["id"], submitted(api, capsys)["id"]
+    Run.update(created_at=dt.datetime(2026, 1, 1, 12)).where(Run.id == old).execute()
+    code, out, _ = cli(api, capsys, "list", "--since", "2026-06-01T00:00:00+02:00", "--json")
+    assert code == 0 and [r["id"] for r in json.loads(out)["items"]] == [new]
+    code, out, _ = cli(api, capsys, "list", "--since", "2026-01-01T12:00:00Z", "--json")
+    assert [r["id"] for r in json.loads(out)["items"]] == [new, old]  # at or after
