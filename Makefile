@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench venv services-install lint unit clean
+.PHONY: run test bench venv services-install lint unit clean lock
 
 run: venv services-install
 	infra/dev/run.sh
@@ -17,12 +17,20 @@ bench: venv services-install
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions of requirements-dev.lock (pyproject.toml keeps the ranges; `make lock` writes the locks).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	@command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -r requirements-dev.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
 	@touch $@
+
+# Resolve pyproject.toml's ranges again into exact versions: requirements.lock (what the processes need:
+# the image, a PaaS) and requirements-dev.lock (with the dev extras: make run, make test, CI).
+lock: venv
+	$(VENV)/bin/pip-compile -q --strip-extras --no-header --annotation-style=line --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile -q --strip-extras --no-header --annotation-style=line --no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
 
 services-install:
 	infra/dev/services.sh install
