@@ -66,39 +66,39 @@ class QueueAdmin:
     def ensure(self, queue: str, *, recreate_if_empty: bool = False) -> str:
         """Declare a run queue's level queues, their delay queues and its dead-letter queue with the arguments
         these settings give them; return "ok", or "recreated" if any was."""
-        outcomes = [self._ensure_one(name, self.broker.run_queue_arguments(name), recreate_if_empty) for name in level_queues(queue)]
-        outcomes += [
-            self._ensure_one(dq_name(name), self.broker.delay_queue_arguments(name), recreate_if_empty) for name in level_queues(queue)
-        ]
-        outcomes.append(self._ensure_one(xq_name(queue), self.broker.dead_letter_queue_arguments(), recreate_if_empty))
-        return "recreated" if "recreated" in outcomes else "ok"
-
-    def _ensure_one(self, queue: str, arguments: dict, recreate_if_empty: bool) -> str:
-        """Declare one queue with `arguments`. RabbitMQ refuses to redeclare a queue with other arguments (say a
-        new length limit, or another queue type). An empty one may be deleted and declared again; a non-empty one
-        raises QueueMismatch saying what to do."""
+        wanted = [(name, self.broker.run_queue_arguments(name)) for name in level_queues(queue)]
+        wanted += [(dq_name(name), self.broker.delay_queue_arguments(name)) for name in level_queues(queue)]
+        wanted.append((xq_name(queue), self.broker.dead_letter_queue_arguments()))
         connection = admin_connection(self.broker)
         try:
-            try:
-                connection.channel().queue_declare(queue, durable=True, arguments=arguments)
-                return "ok"
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code != 406:  # PRECONDITION_FAILED: inequivalent arguments
-                    raise
-                mismatch = exc.reply_text
-            channel = connection.channel()
-            waiting = channel.queue_declare(queue, passive=True).method.message_count
-            if waiting or not recreate_if_empty:
-                raise QueueMismatch(
-                    f"queue {queue!r} exists with other arguments ({mismatch}) and holds {waiting} message(s); "
-                    "see 'Changing the length limit on an existing queue' in docs/operations.md"
-                )
-            channel.queue_delete(queue)
-            channel.queue_declare(queue, durable=True, arguments=arguments)
-            return "recreated"
+            outcomes = [self._ensure_one(connection, name, arguments, recreate_if_empty) for name, arguments in wanted]
         finally:
             if connection.is_open:
                 connection.close()
+        return "recreated" if "recreated" in outcomes else "ok"
+
+    @staticmethod
+    def _ensure_one(connection, queue: str, arguments: dict, recreate_if_empty: bool) -> str:
+        """Declare one queue with `arguments`. RabbitMQ refuses to redeclare a queue with other arguments (say a
+        new length limit, or another queue type), closing the channel. An empty one may be deleted and declared
+        again; a non-empty one raises QueueMismatch saying what to do."""
+        try:
+            connection.channel().queue_declare(queue, durable=True, arguments=arguments)
+            return "ok"
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 406:  # PRECONDITION_FAILED: inequivalent arguments
+                raise
+            mismatch = exc.reply_text
+        channel = connection.channel()
+        waiting = channel.queue_declare(queue, passive=True).method.message_count
+        if waiting or not recreate_if_empty:
+            raise QueueMismatch(
+                f"queue {queue!r} exists with other arguments ({mismatch}) and holds {waiting} message(s); "
+                "see 'Changing the length limit on an existing queue' in docs/operations.md"
+            )
+        channel.queue_delete(queue)
+        channel.queue_declare(queue, durable=True, arguments=arguments)
+        return "recreated"
 
     def broker_ready(self) -> bool:
         """True if this thread can talk to the broker."""
