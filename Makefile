@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench venv services-install lint unit clean lock
+.PHONY: run test bench image venv services-install lint unit clean lock
 
 run: venv services-install
 	infra/dev/run.sh
@@ -14,6 +14,10 @@ test: venv services-install
 # Benchmarks (print figures; see docs/performance.md).
 bench: venv services-install
 	infra/dev/bench.sh
+
+# The app image (infra/Dockerfile) as dockyard:latest; BASE_IMAGE=... picks its base.
+image:
+	infra/dev/image.sh
 
 venv: $(VENV)/.installed
 

@@ -60,6 +60,9 @@ install() {
   # A real headless browser for the console's tests (Selenium drives it through chromedriver).
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  # docker-compose.yml is checked by `make test`; the app image's base is built from Debian's packages.
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
   # The sample images need a static busybox (nothing else is in them).
   { [ -x /bin/busybox ] && { ldd /bin/busybox 2>&1 || true; } | grep -q "not a dynamic" && /bin/busybox --list | grep -qx mkfifo; } || missing+=(busybox-static)
   if [ ${#missing[@]} -eq 0 ]; then say "system packages present"; return; fi

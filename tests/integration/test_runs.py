@@ -149,6 +149,7 @@ def test_a_retagged_image_with_the_same_name_but_another_digest_never_runs(stack
     assert stack.containers_of(run["id"]) == []  # nothing started
     for image in (impostor, local_impostor):
         stack.docker.images.remove(image.id, force=True)
+    stack.docker.images.remove(f"{repository}@{digest}", force=True)  # what the worker pulled by the pin
 
 
 def test_container_gets_the_contract_hardening_and_env(stack, sample_processors):
