@@ -1,0 +1,78 @@
+"""The documentation names the settings the code has, and only those: operations.md's table lists every
+DOCKYARD_* setting, and no page, manifest or config names one that does not exist."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+
+from settings import PREFIX, Settings
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# What a processor's container sees and prints (docs/processors.md): the contract, not settings.
+CONTRACT = {"DOCKYARD_RUN_ID", "DOCKYARD_ATTEMPT", "DOCKYARD_PROCESSOR", "DOCKYARD_RESULT"}
+NAME = re.compile(r"\bDOCKYARD_[A-Z0-9_]*[A-Z0-9](?:_\*)?")
+
+
+def setting_names() -> set[str]:
+    return {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+
+
+def documented_files() -> list[pathlib.Path]:
+    files = [ROOT / "README.md", ROOT / "Procfile", ROOT / "docker-compose.yml", ROOT / "infra/Dockerfile"]
+    files += sorted((ROOT / "docs").rglob("*.md")) + sorted((ROOT / "infra/k8s").glob("*.yaml"))
+    return files
+
+
+def section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[start : end if end != -1 else None]
+
+
+def test_operations_lists_every_setting_in_its_configuration_table():
+    table = section((ROOT / "docs/operations.md").read_text(), "## Configuration")
+    rows = {name for line in table.splitlines() if line.startswith("| `DOCKYARD_") for name in NAME.findall(line.split("|")[1])}
+    assert setting_names() - rows == set(), "settings missing from docs/operations.md's Configuration table"
+    assert rows - setting_names() == set(), "rows of docs/operations.md's Configuration table that are no setting"
+
+
+def test_no_page_manifest_or_config_names_a_setting_that_does_not_exist():
+    known = setting_names() | CONTRACT
+    unknown = {}
+    for path in documented_files():
+        for name in set(NAME.findall(path.read_text())):
+            if name.endswith("_*"):
+                matched = any(k.startswith(name[:-1]) for k in known)
+            else:
+                matched = name in known
+            if not matched:
+                unknown.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    assert unknown == {}, "named in the docs but not a setting (a settings.py field) nor the processor contract"
+
+
+def test_the_processor_contract_is_documented():
+    text = (ROOT / "docs/processors.md").read_text()
+    assert {name for name in CONTRACT if name not in text} == set()
+
+
+def test_the_paas_walkthrough_sets_what_a_procfile_deploy_cannot_do_without():
+    walkthrough = section((ROOT / "docs/deploy.md").read_text(), "## On a PaaS, from the Procfile")
+    needed = {
+        "DOCKYARD_DATABASE_URL",  # a dyno's disk is thrown away: no SQLite
+        "DOCKYARD_BROKER_URL",
+        "DOCKYARD_BROKER_CONSUMER_TIMEOUT_SECONDS",  # a managed broker's consumer_timeout
+        "DOCKYARD_DOCKER_URL",  # a dyno has no engine
+        "DOCKYARD_DOCKER_TLS_CA",
+        "DOCKYARD_DOCKER_TLS_CERT",
+        "DOCKYARD_DOCKER_TLS_KEY",
+        "DOCKYARD_WORKER_THREADS",
+        "DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS",  # the PaaS's SIGTERM window
+        "PORT",
+        "WEB_CONCURRENCY",
+    }
+    assert {name for name in needed if f"`{name}`" not in walkthrough} == set()
+    # The process types it describes are the Procfile's.
+    procfile = {line.split(":", 1)[0] for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line}
+    assert {name for name in procfile if f"| `{name}` |" not in walkthrough} == set()
