@@ -81,3 +81,18 @@ def utc_time(value: str) -> dt.datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+AGO_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since_time(value: str, now=None) -> dt.datetime:
+    """argparse type for --since: a time ago (`90s`, `15m`, `1h`, `7d`) or an ISO 8601 time, as naive UTC."""
+    number, unit = value[:-1], value[-1:].lower()
+    if unit in AGO_UNITS and number.isdigit():
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return now - dt.timedelta(seconds=int(number) * AGO_UNITS[unit])
+    try:
+        return utc_time(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"not a time ago (90s, 15m, 1h, 7d) nor an ISO 8601 time: {value!r}") from None

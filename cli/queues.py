@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.parsing import NOT_FOUND, Progress, add_json_option, command_group, print_items, utc_time
+from cli.parsing import NOT_FOUND, Progress, add_json_option, command_group, print_items, since_time
 from storage.errors import NotFound
 
 
@@ -24,7 +24,9 @@ def register(sub) -> None:
     )
     dlist = dsub.add_parser("list", help="list runs that ended dead_letter, newest first (from the database)")
     dlist.add_argument("--processor", help="only this processor's runs")
-    dlist.add_argument("--since", type=utc_time, help="only runs dead-lettered at or after this UTC time (ISO 8601)")
+    dlist.add_argument(
+        "--since", type=since_time, help="only runs dead-lettered at or after this time: ago (15m, 1h, 7d) or ISO 8601 (UTC)"
+    )
     add_json_option(dlist)
     dlist.set_defaults(handler=list_dead_letters)
     peek = dsub.add_parser("peek", help="show the messages in the dead-letter queue without consuming them")

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from cli.api import add_api_options, call_api, exit_status, refusal
-from cli.parsing import FAILED, OK, PRIORITIES, RUN_STATES, command_group, json_value, utc_time
+from cli.parsing import FAILED, OK, PRIORITIES, RUN_STATES, command_group, json_value, since_time, utc_time
 
 if TYPE_CHECKING:
     import requests
@@ -33,10 +33,13 @@ def register(sub) -> None:
     listing.add_argument("--processor")
     listing.add_argument("--schedule", dest="schedule_id", help="runs fired by this schedule (its id)")
     listing.add_argument("--label", action="append", default=[], metavar="KEY:VALUE", help="runs carrying this label (repeatable)")
-    listing.add_argument("--since", type=utc_time, help="runs created at or after this time (ISO 8601; UTC without an offset)")
+    listing.add_argument(
+        "--since", type=since_time, help="runs created at or after this time: ago (15m, 1h, 7d) or ISO 8601 (UTC without an offset)"
+    )
     listing.add_argument("--limit", type=int, default=50, help="runs per page (1-200, default 50)")
     listing.add_argument("--cursor", help="the page after this cursor (printed under the last page)")
     listing.add_argument("--all", action="store_true", help="every page, with progress on stderr")
+    listing.add_argument("-q", "--quiet", action="store_true", help="only the runs' ids, one per line (for scripts)")
     _json_option(listing)
     listing.set_defaults(handler=list_runs)
 
@@ -162,6 +165,9 @@ def list_runs(args: argparse.Namespace, context) -> int:
             print(file=sys.stderr)
         if args.json:
             print(json.dumps({"items": items, "next_cursor": cursor}, indent=2))
+            return OK
+        if args.quiet:
+            print("\n".join(run["id"] for run in items), end="\n" if items else "")
             return OK
         print(
             ROW.format(

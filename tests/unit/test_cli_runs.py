@@ -141,3 +141,43 @@ def test_list_since_a_time(api, capsys):  # noqa: F811
     assert code == 0 and [r["id"] for r in json.loads(out)["items"]] == [new]
     code, out, _ = cli(api, capsys, "list", "--since", "2026-01-01T12:00:00Z", "--json")
     assert [r["id"] for r in json.loads(out)["items"]] == [new, old]  # at or after
+
+
+def test_since_takes_a_time_ago_or_an_iso_time_and_names_what_is_neither():
+    import argparse
+    import datetime as dt
+
+    from cli.parsing import since_time
+
+    now = dt.datetime(2026, 12, 2, 12, 0, 0)
+    assert since_time("90s", now) == dt.datetime(2026, 12, 2, 11, 58, 30)
+    assert since_time("15m", now) == dt.datetime(2026, 12, 2, 11, 45)
+    assert since_time("1H", now) == dt.datetime(2026, 12, 2, 11, 0)
+    assert since_time("7d", now) == dt.datetime(2026, 11, 25, 12, 0)
+    assert since_time("2026-12-02T13:00:00+01:00") == dt.datetime(2026, 12, 2, 12, 0)
+    for wrong in ("1w", "-5m", "m", "yesterday"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"nor an ISO 8601 time: '{wrong}'"):
+            since_time(wrong)
+
+
+def test_list_since_a_time_ago(api, capsys):  # noqa: F811
+    import datetime as dt
+
+    from storage.models import Run
+
+    old, new = submitted(api, capsys)["id"], submitted(api, capsys)["id"]
+    Run.update(created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=2)).where(Run.id == old).execute()
+    code, out, _ = cli(api, capsys, "list", "--since", "1h", "--json")
+    assert code == 0 and [r["id"] for r in json.loads(out)["items"]] == [new]
+    code, out, _ = cli(api, capsys, "list", "--since", "3h", "--json")
+    assert [r["id"] for r in json.loads(out)["items"]] == [new, old]
+
+
+def test_list_quiet_prints_only_ids_for_scripts(api, capsys):  # noqa: F811
+    first, second = submitted(api, capsys)["id"], submitted(api, capsys)["id"]
+    code, out, _ = cli(api, capsys, "list", "-q")
+    assert code == 0 and out.splitlines() == [second, first]
+    code, out, _ = cli(api, capsys, "list", "--quiet", "--limit", "1")
+    assert out == f"{second}\n"  # no header, no "more:" line
+    code, out, _ = cli(api, capsys, "list", "-q", "--state", "failed")
+    assert (code, out) == (0, "")
