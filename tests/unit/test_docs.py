@@ -76,3 +76,30 @@ def test_the_paas_walkthrough_sets_what_a_procfile_deploy_cannot_do_without():
     # The process types it describes are the Procfile's.
     procfile = {line.split(":", 1)[0] for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line}
     assert {name for name in procfile if f"| `{name}` |" not in walkthrough} == set()
+
+
+def test_the_paas_walkthrough_makes_certificates_a_tls_engine_and_its_workers_accept(tmp_path):
+    """The walkthrough's openssl commands, run as written: a CA, a server certificate for the host's name
+    (serverAuth) and a client certificate (clientAuth), both signed by the CA."""
+    import subprocess
+
+    walkthrough = section((ROOT / "docs/deploy.md").read_text(), "## On a PaaS, from the Procfile")
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", walkthrough, re.S) if "openssl req -x509" in b)
+    subprocess.run(["bash", "-euc", block], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", "ca.pem", "server.pem", "client.pem"], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert verified.stdout.split() == ["server.pem:", "OK", "client.pem:", "OK"], verified.stderr
+
+    def extensions(name: str) -> str:
+        return subprocess.run(
+            ["openssl", "x509", "-in", name, "-noout", "-ext", "subjectAltName,extendedKeyUsage"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+
+    assert "TLS Web Server Authentication" in extensions("server.pem") and "DNS:docker-host.example.com" in extensions("server.pem")
+    assert "TLS Web Client Authentication" in extensions("client.pem")
