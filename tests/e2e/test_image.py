@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from tests.conftest import api_session, cli_key, required_env, unique, wait_ready, wait_until
-from tests.e2e.test_procfile import ROOT, free_port, procfile, remove_containers_of
+from tests.e2e.test_procfile import ROOT, free_port, isolated_settings, procfile, remove_containers_of
 from tests.integration.conftest import delete_queues, fresh_postgres_database
 
 pytestmark = pytest.mark.e2e
@@ -89,16 +89,7 @@ def test_release_web_worker_and_scheduler_containers_run_a_run_and_report_health
     port = free_port()
     socket_gid = os.stat("/var/run/docker.sock").st_gid
     with fresh_postgres_database() as database_url:
-        env = {
-            "DOCKYARD_DATABASE_URL": database_url,
-            "DOCKYARD_BROKER_URL": broker_url,
-            "DOCKYARD_DEFAULT_QUEUE": queue,
-            "DOCKYARD_HOUSEKEEPING_QUEUE": f"{queue}.housekeeping",
-            "DOCKYARD_WORKER_METRICS_PORT": str(free_port()),
-            "DOCKYARD_SCHEDULER_METRICS_PORT": str(free_port()),
-            "DOCKYARD_WORKER_THREADS": "2",
-            "PORT": str(port),
-        }
+        env = {**isolated_settings(database_url, broker_url, queue), "PORT": str(port)}
         # Host networking: the services listen on this host's loopback, as the test's own processes do.
         common = {"network_mode": "host", "environment": env}
         client.containers.run(tag, ["dockyard", "migrate"], remove=True, **common)

@@ -39,6 +39,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def isolated_settings(database_url: str, broker_url: str, queue: str) -> dict[str, str]:
+    """DOCKYARD_* settings of a stack of its own: its database, its queues, metrics on free ports, two threads."""
+    return {
+        "DOCKYARD_DATABASE_URL": database_url,
+        "DOCKYARD_BROKER_URL": broker_url,
+        "DOCKYARD_DEFAULT_QUEUE": queue,
+        "DOCKYARD_HOUSEKEEPING_QUEUE": f"{queue}.housekeeping",
+        "DOCKYARD_WORKER_METRICS_PORT": str(free_port()),
+        "DOCKYARD_SCHEDULER_METRICS_PORT": str(free_port()),
+        "DOCKYARD_WORKER_THREADS": "2",
+    }
+
+
 @contextlib.contextmanager
 def procfile_stack(directory: pathlib.Path, extra_env: dict[str, str] | None = None):
     """The Procfile's release, then web, worker and scheduler on a SQLite file in `directory` (each logging
@@ -52,13 +65,7 @@ def procfile_stack(directory: pathlib.Path, extra_env: dict[str, str] | None = N
         "PATH": f"{BIN}:{os.environ['PATH']}",
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
-        "DOCKYARD_DATABASE_URL": f"sqlite:///{directory}/dockyard.db",
-        "DOCKYARD_BROKER_URL": broker_url,
-        "DOCKYARD_DEFAULT_QUEUE": queue,
-        "DOCKYARD_HOUSEKEEPING_QUEUE": f"{queue}.housekeeping",
-        "DOCKYARD_WORKER_METRICS_PORT": str(free_port()),
-        "DOCKYARD_SCHEDULER_METRICS_PORT": str(free_port()),
-        "DOCKYARD_WORKER_THREADS": "2",
+        **isolated_settings(f"sqlite:///{directory}/dockyard.db", broker_url, queue),
         "DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS": "4",
         **(extra_env or {}),
     }
