@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test bench image venv services-install lint unit clean lock
 
-run: venv services-install
+# make run installs only what it runs on; make test and make bench install the test tools too.
+run: venv
+	infra/dev/services.sh install run
 	infra/dev/run.sh
 
 test: venv services-install

@@ -2,7 +2,8 @@
 # Install (Debian/Ubuntu, as root) and start the services Dockyard needs on
 # this machine, waiting until each answers. Used by `make run` and `make test`.
 #
-#   infra/dev/services.sh install            apt-get what is missing
+#   infra/dev/services.sh install [run]      apt-get what is missing: for make test and make bench,
+#                                            or with `run` only what make run needs
 #   infra/dev/services.sh up [NAME...]       start docker rabbitmq postgres registry;
 #                                            prints the names it started itself
 #                                            (postgres-durable, for benchmarks, only when named)
@@ -49,22 +50,25 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_free() { ! port_open "$1"; }
 
 install() {
-  local missing=()
+  local missing=() for=${1:-all}
+  # make run: the engine, the broker, the registry, and what the sample images are made of.
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
-  [ -n "$PG_BIN" ] || missing+=(postgresql)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v curl >/dev/null || missing+=(curl ca-certificates)
-  # promtool checks the alert rules; the server runs in the dashboard and alert tests.
-  command -v prometheus >/dev/null || missing+=(prometheus)
-  # A real headless browser for the console's tests (Selenium drives it through chromedriver).
-  command -v chromium >/dev/null || missing+=(chromium)
-  command -v chromedriver >/dev/null || missing+=(chromium-driver)
-  # docker-compose.yml is checked by `make test`; the app image's base is built from Debian's packages.
-  command -v docker-compose >/dev/null || missing+=(docker-compose)
-  command -v debootstrap >/dev/null || missing+=(debootstrap)
   # The sample images need a static busybox (nothing else is in them).
   { [ -x /bin/busybox ] && { ldd /bin/busybox 2>&1 || true; } | grep -q "not a dynamic" && /bin/busybox --list | grep -qx mkfifo; } || missing+=(busybox-static)
+  if [ "$for" != run ]; then
+    [ -n "$PG_BIN" ] || missing+=(postgresql)
+    # promtool checks the alert rules; the server runs in the dashboard and alert tests.
+    command -v prometheus >/dev/null || missing+=(prometheus)
+    # A real headless browser for the console's tests (Selenium drives it through chromedriver).
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    # docker-compose.yml is checked by `make test`; the app image's base is built from Debian's packages.
+    command -v docker-compose >/dev/null || missing+=(docker-compose)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+  fi
   if [ ${#missing[@]} -eq 0 ]; then say "system packages present"; return; fi
   [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
   say "installing ${missing[*]}"
@@ -75,7 +79,7 @@ install() {
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || { rm -f /usr/sbin/policy-rc.d; die "apt-get install failed"; }
   rm -f /usr/sbin/policy-rc.d
-  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 }
 
 docker_up() {
@@ -185,7 +189,7 @@ down() {
 
 cmd=${1:-up}; shift || true
 case $cmd in
-  install) install ;;
+  install) install "$@" ;;
   up)
     names=("$@"); [ ${#names[@]} -gt 0 ] || names=(docker rabbitmq postgres registry)
     for name in "${names[@]}"; do "${name}_up"; done ;;
