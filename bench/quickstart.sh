@@ -38,8 +38,12 @@ cleanup() {
     for _ in $(seq 60); do pgrep -g "$make_pid" >/dev/null || break; sleep 1; done
   fi
   # The services make run started in the chroot, should its trap not have run.
-  [ -s "$fresh/run/docker.pid" ] && kill "$(cat "$fresh/run/docker.pid")" 2>/dev/null && sleep 5
-  for pattern in "beam.smp.*dockyard@localhost" "docker-registry serve"; do pkill -f "$pattern" 2>/dev/null || true; done
+  # Whatever still runs inside the chroot (epmd outlives its RabbitMQ node): found by its root directory.
+  local pid left=()
+  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+    [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$fresh" ] && left+=("$pid")
+  done
+  if [ ${#left[@]} -gt 0 ]; then kill "${left[@]}" 2>/dev/null || true; sleep 5; kill -9 "${left[@]}" 2>/dev/null || true; fi
   # NOTE: unmount everything before removing: /dev and /sys are the host's, bound in.
   umount -R "$fresh/run" "$fresh/dev" "$fresh/sys" "$fresh/proc" 2>/dev/null || umount -lR "$fresh/dev" "$fresh/sys" 2>/dev/null || true
   umount -R "$fresh" 2>/dev/null || true
