@@ -53,7 +53,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "debootstrap bookworm (minbase + git, make) into $fresh"
-debootstrap --variant=minbase --include=ca-certificates,git,make bookworm "$fresh" "$MIRROR" >"$fresh.log" 2>&1 || { tail "$fresh.log" >&2; exit 1; }
+debootstrap --variant=minbase --include=ca-certificates,git,make bookworm "$fresh" "$MIRROR" >"$fresh.log" 2>&1 || { tail "$fresh.log" >&2; rm -f "$fresh.log"; exit 1; }
 rm -f "$fresh.log"
 # A mount point of its own, so the chroot's dockerd can remount its root when it unpacks images.
 mount --bind "$fresh" "$fresh"

@@ -91,7 +91,10 @@ def since_time(value: str, now=None) -> dt.datetime:
     number, unit = value[:-1], value[-1:].lower()
     if unit in AGO_UNITS and number.isdigit():
         now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        return now - dt.timedelta(seconds=int(number) * AGO_UNITS[unit])
+        try:
+            return now - dt.timedelta(seconds=int(number) * AGO_UNITS[unit])
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"too long ago: {value!r}") from None
     try:
         return utc_time(value)
     except argparse.ArgumentTypeError:

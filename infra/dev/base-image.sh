@@ -2,7 +2,7 @@
 # Build a base image for infra/Dockerfile without pulling anything: Debian
 # bookworm (minbase) with its Python 3.11 and venv, made by debootstrap from
 # Debian's mirror and loaded with `docker import`. infra/Dockerfile's default
-# base, python:3.11-slim, comes from Docker Hub; where Docker Hub is out of
+# base, python:3.11-slim-bookworm, comes from Docker Hub; where Docker Hub is out of
 # reach (CI here), build the image with this one:
 #
 #   infra/dev/base-image.sh                       # -> dockyard/python-base:3.11-bookworm
@@ -30,16 +30,23 @@ if ! command -v debootstrap >/dev/null; then
 fi
 
 root=$(mktemp -d /tmp/dockyard-base.XXXXXX)
-trap 'rm -rf "$root"' EXIT
+cleanup() {
+  # NOTE: debootstrap mounts /proc and /sys inside the root while it works, and may leave them on failure:
+  # unmount whatever is under it before removing, and never cross into another filesystem.
+  local mounted
+  mounted=$(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r)
+  [ -z "$mounted" ] || umount -l $mounted 2>/dev/null || true
+  rm -rf --one-file-system "$root" "$root.log"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 started=$(date +%s)
 say "debootstrap $SUITE from $MIRROR"
 if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates "$SUITE" "$root" "$MIRROR" >"$root.log" 2>&1; then
   tail -n 20 "$root.log" >&2
   say "debootstrap failed (log above)"
-  rm -f "$root.log"
   exit 1
 fi
-rm -f "$root.log"
 # What an image never needs: downloaded packages, package lists, docs, man pages, translations.
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
   "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/* "$root"/usr/share/info/*

@@ -3,11 +3,11 @@
 #
 #   infra/dev/image.sh [TAG]          # default dockyard:latest
 #
-# The base: $BASE_IMAGE when set; else python:3.11-slim when the engine has it
+# The base: $BASE_IMAGE when set; else python:3.11-slim-bookworm when the engine has it
 # or can pull it; else the image infra/dev/base-image.sh builds from Debian's
 # packages (nothing pulled from Docker Hub). Certificates added to this host's
 # trust store (/usr/local/share/ca-certificates, e.g. a TLS-inspecting proxy's)
-# go to the build stage so pip trusts them too.
+# go to the build stage so pip trusts them too, with any PEM text in $EXTRA_CA_CERTS.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,16 +17,16 @@ say() { echo "[image] $*" >&2; }
 
 base=${BASE_IMAGE:-}
 if [ -z "$base" ]; then
-  if docker image inspect python:3.11-slim >/dev/null 2>&1 || timeout 120 docker pull -q python:3.11-slim >/dev/null 2>&1; then
-    base=python:3.11-slim
+  if docker image inspect python:3.11-slim-bookworm >/dev/null 2>&1 || timeout 120 docker pull -q python:3.11-slim-bookworm >/dev/null 2>&1; then
+    base=python:3.11-slim-bookworm
   else
-    say "python:3.11-slim is not here and cannot be pulled: using $DEBIAN_BASE (infra/dev/base-image.sh)"
+    say "python:3.11-slim-bookworm is not here and cannot be pulled: using $DEBIAN_BASE (infra/dev/base-image.sh)"
     BASE_TAG=$DEBIAN_BASE "$ROOT/infra/dev/base-image.sh"
     base=$DEBIAN_BASE
   fi
 fi
 
-extra_ca=""
+extra_ca=${EXTRA_CA_CERTS:+$EXTRA_CA_CERTS$'\n'}  # more PEM certificates, given in the environment
 for crt in /usr/local/share/ca-certificates/*.crt; do
   [ -f "$crt" ] && extra_ca+="$(cat "$crt")"$'\n'
 done

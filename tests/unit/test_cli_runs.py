@@ -155,6 +155,8 @@ def test_since_takes_a_time_ago_or_an_iso_time_and_names_what_is_neither():
     assert since_time("1H", now) == dt.datetime(2026, 12, 2, 11, 0)
     assert since_time("7d", now) == dt.datetime(2026, 11, 25, 12, 0)
     assert since_time("2026-12-02T13:00:00+01:00") == dt.datetime(2026, 12, 2, 12, 0)
+    with pytest.raises(argparse.ArgumentTypeError, match="too long ago: '99999999d'"):
+        since_time("99999999d", now)
     for wrong in ("1w", "-5m", "m", "yesterday"):
         with pytest.raises(argparse.ArgumentTypeError, match=f"nor an ISO 8601 time: '{wrong}'"):
             since_time(wrong)

@@ -59,7 +59,9 @@ def test_the_processor_contract_is_documented():
 
 def test_the_paas_walkthrough_sets_what_a_procfile_deploy_cannot_do_without():
     walkthrough = section((ROOT / "docs/deploy.md").read_text(), "## On a PaaS, from the Procfile")
-    needed = {
+    # The config vars to set: rows of the walkthrough's table.
+    table = "\n".join(line for line in walkthrough.splitlines() if line.startswith("| `"))
+    set_in_table = {
         "DOCKYARD_DATABASE_URL",  # a dyno's disk is thrown away: no SQLite
         "DOCKYARD_BROKER_URL",
         "DOCKYARD_BROKER_CONSUMER_TIMEOUT_SECONDS",  # a managed broker's consumer_timeout
@@ -68,11 +70,13 @@ def test_the_paas_walkthrough_sets_what_a_procfile_deploy_cannot_do_without():
         "DOCKYARD_DOCKER_TLS_CERT",
         "DOCKYARD_DOCKER_TLS_KEY",
         "DOCKYARD_WORKER_THREADS",
-        "DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS",  # the PaaS's SIGTERM window
         "PORT",
         "WEB_CONCURRENCY",
     }
-    assert {name for name in needed if f"`{name}`" not in walkthrough} == set()
+    assert {name for name in set_in_table if f"`{name}`" not in table} == set()
+    # What the PaaS changes: its SIGTERM window against the worker's grace, and the retries a restart uses.
+    for name in ("DOCKYARD_WORKER_SHUTDOWN_GRACE_SECONDS", "DOCKYARD_INFRASTRUCTURE_RETRIES"):
+        assert f"`{name}`" in section(walkthrough, "### What the PaaS changes")
     # The process types it describes are the Procfile's.
     procfile = {line.split(":", 1)[0] for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line}
     assert {name for name in procfile if f"| `{name}` |" not in walkthrough} == set()
@@ -103,3 +107,31 @@ def test_the_paas_walkthrough_makes_certificates_a_tls_engine_and_its_workers_ac
 
     assert "TLS Web Server Authentication" in extensions("server.pem") and "DNS:docker-host.example.com" in extensions("server.pem")
     assert "TLS Web Client Authentication" in extensions("client.pem")
+
+    # A TLS handshake with them, as dockerd --tlsverify and a worker make it: each side checks the other.
+    import socket
+    import ssl
+    import threading
+
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tmp_path / "ca.pem")
+    server_context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server-key.pem")
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    client_context = ssl.create_default_context(cafile=tmp_path / "ca.pem")
+    client_context.load_cert_chain(tmp_path / "client.pem", tmp_path / "client-key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen = {}
+
+    def serve():
+        conn, _ = listener.accept()
+        with server_context.wrap_socket(conn, server_side=True) as tls:
+            seen["client"] = dict(x[0] for x in tls.getpeercert()["subject"])["commonName"]
+            tls.sendall(b"ok")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with socket.create_connection(listener.getsockname(), timeout=10) as raw:
+        with client_context.wrap_socket(raw, server_hostname="docker-host.example.com") as tls:
+            assert tls.recv(2) == b"ok"
+    thread.join(timeout=10)
+    listener.close()
+    assert seen == {"client": "dockyard worker"}
