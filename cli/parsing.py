@@ -7,6 +7,8 @@ import datetime as dt
 import json
 import sys
 
+from storage.times import naive_utc
+
 # Exit statuses of every command (docs/cli.md).
 OK = 0
 FAILED = 1  # refused (by the API or the database), or the run ended other than succeeded
@@ -77,10 +79,9 @@ def json_value(value: str):
 def utc_time(value: str) -> dt.datetime:
     """argparse type: an ISO 8601 time, as naive UTC."""
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return naive_utc(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 AGO_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -18,6 +18,7 @@ from storage.api_keys import Scope
 from storage.models import Run
 from storage.run_states import RunState, is_terminal
 from storage.specs import RunSubmission, checked
+from storage.times import naive_utc
 from web.errors import Problem, invalid, refused
 from web.representations import AttemptList, AttemptView, EventList, EventView, RunPage, RunView, send
 from web.requests import payload_body_limit, read_json_body
@@ -128,9 +129,8 @@ class RunsResource:
 def _utc_time(name: str, value: str) -> dt.datetime:
     """An ISO 8601 time of a query parameter as naive UTC (a time without an offset is UTC); 422 naming it if it is not one."""
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
-    except (ValueError, OverflowError):
+        return naive_utc(value)
+    except ValueError:
         raise invalid([(name, f"{value!r} is not an ISO 8601 time (2026-12-01T10:00:00Z)")]) from None
 
 

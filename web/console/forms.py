@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import falcon
 
+from storage.times import naive_utc
 from web.errors import Problem, invalid
 
 # A console form is a few short fields (the longest, an API key); anything larger is refused unread.
@@ -39,9 +40,8 @@ def utc_time(field: str, value: str) -> dt.datetime | None:
     if not value:
         return None
     try:
-        found = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return found.astimezone(dt.UTC).replace(tzinfo=None) if found.tzinfo is not None else found
-    except (ValueError, OverflowError):  # not a date, or out of range once moved to UTC
+        return naive_utc(value)
+    except ValueError:  # not a date, or out of range once moved to UTC
         raise invalid([(field, "must be a date and time, e.g. 2026-12-01T08:00")]) from None
 
 
