@@ -15,7 +15,7 @@
 # 5680+N; its distribution port is that + 20000), CLUSTER_MGMT_PORT=15681,
 # CLUSTER_PROMETHEUS_PORT=15781. Engines: dyw1 and dyw2 (bridges 10.231.1.0/24
 # and 10.231.2.0/24). Every node runs as root with HOME=/root, so all share
-# /root/.erlang.cookie (the /usr/sbin wrapper would switch to the rabbitmq user).
+# /root/.erlang.cookie (infra/dev/rabbitmq-node.sh starts each).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,16 +59,7 @@ start_node() {
       "$ROOT/infra/rabbitmq/rabbitmq.conf" >"$dir/rabbitmq.conf"
   wait_for "node $n's previous distribution port" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$(( $(amqp_port "$n") + 20000 )))"
   say "starting $(node_name "$n") (AMQP $(amqp_port "$n"), management $(( MGMT_BASE + n )))"
-  env HOME=/root \
-    RABBITMQ_NODENAME="$(node_name "$n")" \
-    RABBITMQ_NODE_PORT="$(amqp_port "$n")" \
-    RABBITMQ_DIST_PORT=$(( $(amqp_port "$n") + 20000 )) \
-    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
-    RABBITMQ_ENABLED_PLUGINS_FILE="$ROOT/infra/rabbitmq/enabled_plugins" \
-    RABBITMQ_MNESIA_BASE="$dir/mnesia" \
-    RABBITMQ_LOG_BASE="$dir/log" \
-    RABBITMQ_PID_FILE="$dir/pid" \
-    nohup /usr/lib/rabbitmq/bin/rabbitmq-server >"$dir/server.log" 2>&1 &
+  "$ROOT/infra/dev/rabbitmq-node.sh" "$(node_name "$n")" "$(amqp_port "$n")" "$dir/rabbitmq.conf" "$dir" "$dir/server.log"
   wait_for "node $n" port_open "$(amqp_port "$n")"
   wait_for "node $n" ctl "$n" await_startup
 }

@@ -106,17 +106,7 @@ rabbitmq_up() {
   local extra=""
   # rabbitmq.conf says 15672; another port comes from the command line.
   [ "$MGMT_PORT" = 15672 ] || extra="-rabbitmq_management tcp_config [{port,$MGMT_PORT}]"
-  env HOME=/root \
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$extra" \
-    RABBITMQ_NODENAME="$RABBIT_NODE" \
-    RABBITMQ_NODE_PORT="$AMQP_PORT" \
-    RABBITMQ_DIST_PORT=$(( AMQP_PORT + 20000 )) \
-    RABBITMQ_CONFIG_FILE="$ROOT/infra/rabbitmq/rabbitmq.conf" \
-    RABBITMQ_ENABLED_PLUGINS_FILE="$ROOT/infra/rabbitmq/enabled_plugins" \
-    RABBITMQ_MNESIA_BASE="$STATE/rabbitmq/mnesia" \
-    RABBITMQ_LOG_BASE="$STATE/rabbitmq/log" \
-    RABBITMQ_PID_FILE="$STATE/rabbitmq/pid" \
-    nohup /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE/rabbitmq.log" 2>&1 &
+  "$ROOT/infra/dev/rabbitmq-node.sh" "$RABBIT_NODE" "$AMQP_PORT" "$ROOT/infra/rabbitmq/rabbitmq.conf" "$STATE/rabbitmq" "$STATE/rabbitmq.log" "$extra"
   wait_for rabbitmq port_open "$AMQP_PORT"
   wait_for rabbitmq rabbitmq_ctl await_startup
   echo rabbitmq
