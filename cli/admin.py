@@ -190,41 +190,38 @@ def list_audit(args: argparse.Namespace, context) -> int:
     return 0
 
 
-def _limit(tenant, settings: Settings) -> str:
-    rate = tenant.rate_per_second if tenant.rate_per_second is not None else settings.rate_limit_per_second
-    burst = tenant.rate_burst or settings.rate_limit_burst
-    own = "" if tenant.rate_per_second is None and tenant.rate_burst is None else " (its own)"
-    return ("no limit" if rate <= 0 else f"{rate:g}/s, burst {burst}") + own
+def _tenant_row(tenant, settings: Settings) -> dict:
+    """A tenant's rate limit and quota in effect: its own, or the settings' defaults."""
+    own_limit = tenant.rate_per_second is not None or tenant.rate_burst is not None
+    return {
+        "id": tenant.id,
+        "rate_per_second": tenant.rate_per_second if tenant.rate_per_second is not None else settings.rate_limit_per_second,
+        "rate_burst": tenant.rate_burst or settings.rate_limit_burst,
+        "max_running": tenant.max_running if tenant.max_running is not None else settings.tenant_max_running,
+        "own_limit": own_limit,
+        "own_quota": tenant.max_running is not None,
+    }
 
 
-def _quota(tenant, settings: Settings) -> str:
-    most = tenant.max_running if tenant.max_running is not None else settings.tenant_max_running
-    own = "" if tenant.max_running is None else " (its own)"
-    return ("no quota" if most == 0 else f"at most {most} running") + own
+def _limit(row: dict) -> str:
+    rate, burst = row["rate_per_second"], row["rate_burst"]
+    return ("no limit" if rate <= 0 else f"{rate:g}/s, burst {burst}") + (" (its own)" if row["own_limit"] else "")
+
+
+def _quota(row: dict) -> str:
+    most = row["max_running"]
+    return ("no quota" if most == 0 else f"at most {most} running") + (" (its own)" if row["own_quota"] else "")
 
 
 def show_tenants(args: argparse.Namespace, context) -> int:
     from storage.rate_limits import list_tenants
 
-    tenants = list_tenants()
+    rows = [_tenant_row(tenant, context.settings) for tenant in list_tenants()]
     if args.json:
-        settings = context.settings
-        print_items(
-            [
-                {
-                    "id": t.id,
-                    "rate_per_second": t.rate_per_second if t.rate_per_second is not None else settings.rate_limit_per_second,
-                    "rate_burst": t.rate_burst or settings.rate_limit_burst,
-                    "max_running": t.max_running if t.max_running is not None else settings.tenant_max_running,
-                    "own_limit": t.rate_per_second is not None or t.rate_burst is not None,
-                    "own_quota": t.max_running is not None,
-                }
-                for t in tenants
-            ]
-        )
+        print_items(rows)
         return 0
-    for tenant in tenants:
-        print(f"{tenant.id:24} {_limit(tenant, context.settings):32} {_quota(tenant, context.settings)}")
+    for row in rows:
+        print(f"{row['id']:24} {_limit(row):32} {_quota(row)}")
     return 0
 
 
@@ -236,7 +233,7 @@ def set_quota(args: argparse.Namespace, context) -> int:
         tenant = set_tenant_quota(args.tenant, None if args.default else args.max_running, actor=audit.cli_actor())
     except (InvalidSpec, NotFound) as exc:
         return refused(exc, flags=True, missing=NO_TENANT)
-    print(f"{tenant.id}: {_quota(tenant, context.settings)}; workers apply it within {TENANT_QUOTA_MAX_AGE_SECONDS:g} s")
+    print(f"{tenant.id}: {_quota(_tenant_row(tenant, context.settings))}; workers apply it within {TENANT_QUOTA_MAX_AGE_SECONDS:g} s")
     return 0
 
 
@@ -251,5 +248,5 @@ def set_limit(args: argparse.Namespace, context) -> int:
         tenant = set_rate_limit(args.tenant, args.rate_per_second, args.burst, actor=audit.cli_actor())
     except (InvalidSpec, NotFound) as exc:
         return refused(exc, flags=True, missing=NO_TENANT)
-    print(f"{tenant.id}: {_limit(tenant, context.settings)}")
+    print(f"{tenant.id}: {_limit(_tenant_row(tenant, context.settings))}")
     return 0

@@ -53,8 +53,8 @@ class Progress:
             print(file=self.stream)
 
 
-def add_json_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help='print one JSON document ({"items": [...]}) instead of text')
+def add_json_option(parser: argparse.ArgumentParser, help: str = 'print one JSON document ({"items": [...]}) instead of text') -> None:
+    parser.add_argument("--json", action="store_true", help=help)
 
 
 def print_items(items: list[dict]) -> None:

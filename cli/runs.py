@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from cli.api import add_api_options, call_api, exit_status, refusal
-from cli.parsing import FAILED, OK, PRIORITIES, RUN_STATES, command_group, json_value, since_time, utc_time
+from cli.parsing import FAILED, OK, PRIORITIES, RUN_STATES, add_json_option, command_group, json_value, since_time, utc_time
 
 if TYPE_CHECKING:
     import requests
@@ -23,6 +23,7 @@ TIMEOUT_SECONDS = 30
 TERMINAL = frozenset({"succeeded", "failed", "timed_out", "dead_letter", "cancelled"})
 POLL_SECONDS = 0.5
 PAGE = 200  # the API's largest page
+JSON_HELP = "print JSON instead of text"
 
 
 def register(sub) -> None:
@@ -40,7 +41,7 @@ def register(sub) -> None:
     listing.add_argument("--cursor", help="the page after this cursor (printed under the last page)")
     listing.add_argument("--all", action="store_true", help="every page, with progress on stderr")
     listing.add_argument("-q", "--quiet", action="store_true", help="only the runs' ids, one per line (for scripts)")
-    _json_option(listing)
+    add_json_option(listing, help=JSON_HELP)
     listing.set_defaults(handler=list_runs)
 
     submit = rsub.add_parser("submit", help="submit a run of a processor")
@@ -53,12 +54,12 @@ def register(sub) -> None:
         action="store_true",
         help="follow the run until it ends: a status line on a terminal, a line per change otherwise; exit 0 only if it succeeded",
     )
-    _json_option(submit)
+    add_json_option(submit, help=JSON_HELP)
     submit.set_defaults(handler=submit_run)
 
     get = rsub.add_parser("get", help="show a run")
     get.add_argument("run_id")
-    _json_option(get)
+    add_json_option(get, help=JSON_HELP)
     get.set_defaults(handler=show_run)
 
     logs = rsub.add_parser("logs", help="print a run's captured output")
@@ -75,12 +76,8 @@ def register(sub) -> None:
     ):
         command = rsub.add_parser(action, help=text)
         command.add_argument("run_id")
-        _json_option(command)
+        add_json_option(command, help=JSON_HELP)
         command.set_defaults(handler=post_to_run)
-
-
-def _json_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _when(timestamp: str | None) -> str:
@@ -239,30 +236,31 @@ def _follow_state(http: requests.Session, url: str, run: dict, as_json: bool) ->
         run = resp.json()
 
 
-def show_run(args: argparse.Namespace, context) -> int:
+def _run_answer(args: argparse.Namespace):
+    """How `runs get`, `cancel` and `replay` show the API's answer: the run, or why it was refused."""
+
     def present(resp: requests.Response) -> int:
         if not resp.ok:
             return refusal(resp)
         _print_run(resp.json(), args.json)
         return OK
 
-    return call_api(args, context.settings, lambda http, base: http.get(f"{base}/v1/runs/{args.run_id}", timeout=TIMEOUT_SECONDS), present)
+    return present
+
+
+def show_run(args: argparse.Namespace, context) -> int:
+    return call_api(
+        args, context.settings, lambda http, base: http.get(f"{base}/v1/runs/{args.run_id}", timeout=TIMEOUT_SECONDS), _run_answer(args)
+    )
 
 
 def post_to_run(args: argparse.Namespace, context) -> int:
     """cancel or replay."""
-
-    def present(resp: requests.Response) -> int:
-        if not resp.ok:
-            return refusal(resp)
-        _print_run(resp.json(), args.json)
-        return OK
-
     return call_api(
         args,
         context.settings,
         lambda http, base: http.post(f"{base}/v1/runs/{args.run_id}/{args.action}", timeout=TIMEOUT_SECONDS),
-        present,
+        _run_answer(args),
     )
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 
-from cli.parsing import PRIORITIES, RUN_STATES, UNREACHABLE
+from cli.parsing import PRIORITIES, RUN_STATES, UNREACHABLE, add_json_option
 
 WINDOW = dt.timedelta(hours=1)
 
@@ -18,7 +18,7 @@ def register(sub) -> None:
         help="queue depth by priority, consumers, dead letters, runs by state (now, and ended in the last hour), the oldest "
         "queued run, workers",
     )
-    stats.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    add_json_option(stats, help="print one JSON document instead of text")
     stats.set_defaults(handler=show_stats, needs_database=True)
 
 
