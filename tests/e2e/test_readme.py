@@ -13,17 +13,16 @@ import pytest
 
 from tests.conftest import cli_key, wait_until
 from tests.e2e.test_procfile import BIN, ROOT, procfile_stack
+from tests.unit.test_docs import section
 
 pytestmark = pytest.mark.e2e
 
 
 def quickstart_blocks() -> list[list[str]]:
     """The shell blocks of the README's Quickstart section, as lists of commands (continuation lines joined)."""
-    text = (ROOT / "README.md").read_text()
-    start = text.index("## Quickstart")
-    section = text[start : text.index("\n## ", start + 1)]
+    quickstart = section((ROOT / "README.md").read_text(), "## Quickstart")
     blocks = []
-    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
+    for block in re.findall(r"```sh\n(.*?)```", quickstart, re.S):
         blocks.append([line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()])
     return blocks
 
