@@ -218,7 +218,14 @@ def test_sigkill_the_rabbitmq_node_the_publisher_is_on(spread, harness):
 def test_sigkill_a_worker_host_with_runs_in_flight(spread):
     start_spread(spread)
     ids = [HttpStack(spread).submit("sleep", {"seconds": 6})["id"] for _ in range(6)]
-    victims = wait_until(lambda: spread.running_on("host1"), timeout=60, interval=0.1, what="runs in flight on host1")
+    host1_engine = docker.DockerClient(base_url=engine_script("url", HOSTS["host1"][0]), timeout=30)
+
+    def in_flight() -> list[str]:
+        # Runs on host1 whose containers exist: a run is claimed (running) a moment before its container is made.
+        made = {c.attrs["Labels"]["dockyard.run_id"] for c in spread.leftover_containers(host1_engine)}
+        return [run_id for run_id in spread.running_on("host1") if run_id in made]
+
+    victims = wait_until(in_flight, timeout=60, interval=0.1, what="runs in flight on host1, their containers made")
     # The host dies: its worker and its Docker engine at once.
     spread.signal("host1", signal.SIGKILL)
     spread.procs["host1"].wait(timeout=10)
